@@ -1,0 +1,552 @@
+"""The DICOMweb client of one integration: QIDO-RS searches, WADO-RS metadata and frames.
+
+Paths come from the integration's templates, filled only with checked UIDs; absolute URLs a
+server returns are mapped onto the configured base URI before they are followed, because a
+PACS behind a tunnel or proxy names itself by its internal host (`http://localhost/…`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from pydicom import Dataset
+
+from pacsbridge.core.dicomweb import _json as dj
+from pacsbridge.core.dicomweb._auth import ClientCredentials, build_auth
+from pacsbridge.core.dicomweb._errors import (
+    AuthenticationRejected,
+    MalformedResponse,
+    NotDicomweb,
+)
+from pacsbridge.core.dicomweb._multipart import (
+    MultipartReader,
+    PartData,
+    PartEnd,
+    PartHeaders,
+    PartStart,
+    boundary_from_content_type,
+    part_headers_from,
+)
+from pacsbridge.core.dicomweb._query import DateRange, exact_value, query_string
+from pacsbridge.core.dicomweb._transport import RetryPolicy, Transport, map_exceptions
+from pacsbridge.core.errors import InvalidInput
+from pacsbridge.core.integration import IntegrationSettings
+from pacsbridge.core.paths import check_uid, is_uid
+from pacsbridge.core.presets import get_preset
+
+CHUNK_SIZE = 256 * 1024
+# A patient has a handful of studies; a sync walks date windows. Fifty full pages means
+# something is wrong (a server ignoring `offset` in a way we did not detect): stop, say so.
+DEFAULT_MAX_PAGES = 50
+_HEX_TAG = frozenset("0123456789ABCDEFabcdef")
+
+
+@dataclass
+class QidoResult:
+    """The matches of a QIDO-RS search, de-duplicated, with what the server said about them."""
+
+    matches: list[dict[str, Any]]
+    # True when there may be more matches than returned (a page cap, a server cap announced
+    # in `Warning`, or a server that ignores `offset`): show "N+", not "N".
+    truncated: bool = False
+    warnings: list[str] = field(default_factory=list)
+    requests: int = 0
+
+    def __len__(self) -> int:
+        return len(self.matches)
+
+
+class FrameSink(Protocol):
+    """Receives a frames answer part by part, so a cine loop never sits whole in memory."""
+
+    def begin(self, frame_number: int, part: PartHeaders) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def end(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SavedFrame:
+    frame_number: int
+    path: Path
+    size: int
+    media_type: str | None
+    transfer_syntax: str | None
+
+
+class DicomwebSource(Protocol):
+    """What the rest of pacsbridge needs from a DICOMweb server (PS3.18 §10.4, §10.6)."""
+
+    def search_studies(
+        self,
+        *,
+        patient_id: str | None = None,
+        study_date: DateRange | None = None,
+        study_uid: str | None = None,
+        includefields: Iterable[str] = (),
+    ) -> QidoResult: ...
+
+    def search_series(self, study_uid: str, *, includefields: Iterable[str] = ()) -> QidoResult: ...
+
+    def search_instances(
+        self, study_uid: str, series_uid: str, *, includefields: Iterable[str] = ()
+    ) -> QidoResult: ...
+
+    def instance_metadata(self, study_uid: str, series_uid: str, instance_uid: str) -> Dataset: ...
+
+    def stream_frames(
+        self,
+        study_uid: str,
+        series_uid: str,
+        instance_uid: str,
+        frames: list[int],
+        sink: FrameSink,
+    ) -> int: ...
+
+
+class DicomwebClient:
+    """Requests to one integration's PACS; usable on a saved or a draft configuration."""
+
+    def __init__(
+        self,
+        settings: IntegrationSettings,
+        secret: str | None,
+        *,
+        session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.preset = get_preset(settings.preset)
+        self.templates = settings.templates()
+        self.base_uri = (
+            settings.base_uri if settings.base_uri.endswith("/") else settings.base_uri + "/"
+        )
+        self.session = session or requests.Session()
+        verify: bool | str = settings.ca_bundle or True
+        self.session.auth = build_auth(settings, secret, session=self.session, verify=verify)
+        self.transport = Transport(
+            self.session,
+            connect_timeout_s=settings.connect_timeout_s,
+            read_timeout_s=settings.read_timeout_s,
+            verify=verify,
+            auth_configured=self.session.auth is not None,
+            retry=retry,
+            sleep=sleep,
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> DicomwebClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def requests_sent(self) -> int:
+        return self.transport.requests_sent
+
+    # --- URLs ---------------------------------------------------------------------------------
+
+    def url(self, path: str, query: list[tuple[str, str]] | None = None) -> str:
+        built = urljoin(self.base_uri, path)
+        return f"{built}?{query_string(query)}" if query else built
+
+    def rebase(self, absolute_url: str) -> str:
+        """Map a URL the server returned onto the configured base URI.
+
+        The part from the base path on (or from `studies/` on) is kept; scheme, host and
+        port are ours. A URL that fits neither is refused rather than followed elsewhere.
+        """
+        base_path = urlsplit(self.base_uri).path
+        path = urlsplit(absolute_url).path
+        if path.startswith(base_path):
+            return urljoin(self.base_uri, path[len(base_path) :])
+        index = path.find("/studies/")
+        if index >= 0:
+            return urljoin(self.base_uri, path[index + 1 :])
+        raise MalformedResponse(
+            f"the server returned a URL outside its DICOMweb root: {absolute_url[:200]}",
+            hint="Check the PACS's public-root setting (Orthanc: DicomWeb.PublicRoot).",
+        )
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def _get(self, url: str, headers: dict[str, str], *, stream: bool = False) -> requests.Response:
+        try:
+            return self.transport.get(url, headers=headers, stream=stream)
+        except AuthenticationRejected:
+            # An OAuth2 token can be revoked or expire early: one fresh token, one more try.
+            auth = self.session.auth
+            if not isinstance(auth, ClientCredentials):
+                raise
+            auth.invalidate()
+            return self.transport.get(url, headers=headers, stream=stream)
+
+    def _get_json(self, url: str) -> list[dict[str, Any]]:
+        response = self._get(url, {"Accept": self.preset.qido_accept})
+        return parse_dicom_json(response, url)
+
+    # --- QIDO-RS (PS3.18 §10.6) -----------------------------------------------------------------
+
+    def search_studies(
+        self,
+        *,
+        patient_id: str | None = None,
+        study_date: DateRange | None = None,
+        study_uid: str | None = None,
+        includefields: Iterable[str] = (),
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> QidoResult:
+        """Studies matching every filter given (PatientID exact, StudyDate range, UID)."""
+        filters: list[tuple[str, str]] = []
+        exact: dict[str, str] = {}
+        if patient_id is not None:
+            if not patient_id.strip():
+                raise InvalidInput("the patient ID is empty", hint="Give the clinic's patient ID.")
+            encoded = exact_value(patient_id, server_decodes=self.preset.decodes_query)
+            filters.append(("PatientID", encoded.wire))
+            if encoded.needs_check:
+                exact[dj.PATIENT_ID] = patient_id
+        if study_date is not None:
+            filters.append(("StudyDate", study_date.to_qido()))
+        if study_uid is not None:
+            filters.append(("StudyInstanceUID", check_uid(study_uid, what="Study Instance UID")))
+        if not filters:
+            # Some servers refuse or silently truncate an unfiltered search (dcm4chee, GCP).
+            raise InvalidInput("a study search needs a filter (patient ID, date range or UID)")
+        return self._search(
+            self.templates.studies_path(),
+            filters,
+            includefields,
+            uid_tag=dj.STUDY_INSTANCE_UID,
+            exact=exact,
+            max_pages=max_pages,
+        )
+
+    def search_series(
+        self,
+        study_uid: str,
+        *,
+        includefields: Iterable[str] = (),
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> QidoResult:
+        return self._search(
+            self.templates.series_path(study_uid),
+            [],
+            includefields,
+            uid_tag=dj.SERIES_INSTANCE_UID,
+            max_pages=max_pages,
+        )
+
+    def search_instances(
+        self,
+        study_uid: str,
+        series_uid: str,
+        *,
+        includefields: Iterable[str] = (),
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> QidoResult:
+        return self._search(
+            self.templates.instances_path(study_uid, series_uid),
+            [],
+            includefields,
+            uid_tag=dj.SOP_INSTANCE_UID,
+            max_pages=max_pages,
+        )
+
+    def _search(
+        self,
+        path: str,
+        filters: list[tuple[str, str]],
+        includefields: Iterable[str],
+        *,
+        uid_tag: str,
+        exact: dict[str, str] | None = None,
+        max_pages: int,
+    ) -> QidoResult:
+        """Page with limit/offset until a short page, de-duplicating by UID (PS3.18 §8.3.4.4)."""
+        limit = self.settings.page_size
+        fields = [("includefield", f) for f in includefields]
+        result = QidoResult(matches=[])
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            url = self.url(
+                path, [*filters, *fields, ("limit", str(limit)), ("offset", str(offset))]
+            )
+            response = self._get(url, {"Accept": self.preset.qido_accept})
+            result.requests += 1
+            page = parse_dicom_json(response, url)
+            warning = response.headers.get("Warning")
+            if warning and warning not in result.warnings:
+                result.warnings.append(warning)
+                if _announces_truncation(warning):
+                    result.truncated = True
+            new = 0
+            for match in page:
+                uid = dj.text(match, uid_tag)
+                if uid is None or not is_uid(uid):
+                    result.warnings.append(
+                        f"skipped a result whose UID ({uid_tag}) is missing or invalid: {str(uid)[:70]!r}"
+                    )
+                    continue
+                if uid in seen:
+                    continue
+                seen.add(uid)
+                new += 1
+                if all(dj.text(match, tag) == value for tag, value in (exact or {}).items()):
+                    result.matches.append(match)
+            if len(page) < limit:
+                return result
+            if new == 0:
+                # A full page of UIDs we already have: the server ignores `offset` and would
+                # send the same page forever. What we have is all we can get.
+                result.truncated = True
+                result.warnings.append(
+                    "the server ignores 'offset'; results beyond the first page are unreachable"
+                )
+                return result
+            if result.requests >= max_pages:
+                result.truncated = True
+                result.warnings.append(f"stopped after {max_pages} pages of {limit}")
+                return result
+            offset += len(page)
+
+    # --- WADO-RS metadata (PS3.18 §10.4.1.1.2) --------------------------------------------------
+
+    def instance_metadata(self, study_uid: str, series_uid: str, instance_uid: str) -> Dataset:
+        """The instance's attributes, nested SR content included, as a pydicom Dataset."""
+        url = self.url(self.templates.metadata_path(study_uid, series_uid, instance_uid))
+        objects = self._get_json(url)
+        if not objects:
+            raise MalformedResponse("the metadata answer is empty", url=url)
+        try:
+            dataset = Dataset.from_json(objects[0], bulk_data_uri_handler=lambda *_: b"")
+        except (ValueError, TypeError, KeyError) as exc:
+            raise MalformedResponse(
+                f"the metadata is not valid DICOM JSON ({exc})", url=url
+            ) from exc
+        returned = dataset.get("SOPInstanceUID")
+        if returned is not None and str(returned) != instance_uid:
+            raise MalformedResponse(
+                f"asked for instance {instance_uid} but the server sent {returned}", url=url
+            )
+        return dataset
+
+    # --- WADO-RS frames (PS3.18 §10.4.1.1.3) ----------------------------------------------------
+
+    def stream_frames(
+        self,
+        study_uid: str,
+        series_uid: str,
+        instance_uid: str,
+        frames: list[int],
+        sink: FrameSink,
+    ) -> int:
+        """Stream the frames' stored bytes into `sink`, part by part; return the bytes read.
+
+        The Accept asks for `transfer-syntax=*` (bytes as stored) and `Accept-Encoding:
+        identity` (gzip makes Orthanc ~10× slower on big frames). The answer is split by the
+        boundary in its own Content-Type, whatever was asked for.
+        """
+        url = self.url(self.templates.frames_path(study_uid, series_uid, instance_uid, frames))
+        headers = {"Accept": self.preset.frames_accept, "Accept-Encoding": "identity"}
+        response = self._get(url, headers, stream=True)
+        try:
+            return _stream_parts(response, url, frames, sink)
+        finally:
+            response.close()
+
+    def save_frames(
+        self,
+        study_uid: str,
+        series_uid: str,
+        instance_uid: str,
+        frames: list[int],
+        directory: Path,
+        *,
+        name: Callable[[int], str] = lambda n: f"frame-{n:05d}",
+    ) -> list[SavedFrame]:
+        """Write each frame to `directory` under a temporary name, renamed once complete."""
+        sink = FileFrameSink(directory, name)
+        try:
+            self.stream_frames(study_uid, series_uid, instance_uid, frames, sink)
+        finally:
+            sink.discard_partial()
+        return sink.saved
+
+    def rendered_frame(
+        self,
+        study_uid: str,
+        series_uid: str,
+        instance_uid: str,
+        frame: int,
+        *,
+        media_type: str = "image/jpeg",
+    ) -> bytes:
+        """A server-rendered image of one frame (PS3.18 §10.4.1.1.4): the fallback preview."""
+        path = self.templates.frames_path(study_uid, series_uid, instance_uid, [frame])
+        url = self.url(path + "/rendered")
+        return self._get(url, {"Accept": media_type}).content
+
+
+class FileFrameSink:
+    """Writes each part to `<name>.partial` and renames it when the part is complete.
+
+    A crash or a cut connection never leaves a file that looks whole: complete frames keep
+    their final name, the interrupted one is removed.
+    """
+
+    def __init__(self, directory: Path, name: Callable[[int], str]) -> None:
+        self.directory = directory
+        self.name = name
+        self.saved: list[SavedFrame] = []
+        self._current: tuple[int, PartHeaders, Path, Any] | None = None
+        self._size = 0
+
+    def begin(self, frame_number: int, part: PartHeaders) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = self.directory / f"{self.name(frame_number)}.partial"
+        self._current = (frame_number, part, partial, partial.open("wb"))
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        assert self._current is not None
+        self._current[3].write(data)
+        self._size += len(data)
+
+    def end(self) -> None:
+        assert self._current is not None
+        frame_number, part, partial, handle = self._current
+        handle.close()
+        final = partial.with_suffix("")
+        os.replace(partial, final)
+        self.saved.append(
+            SavedFrame(frame_number, final, self._size, part.content_type, part.transfer_syntax)
+        )
+        self._current = None
+
+    def discard_partial(self) -> None:
+        if self._current is not None:
+            _, _, partial, handle = self._current
+            handle.close()
+            partial.unlink(missing_ok=True)
+            self._current = None
+
+
+def _stream_parts(response: requests.Response, url: str, frames: list[int], sink: FrameSink) -> int:
+    content_type = response.headers.get("Content-Type", "")
+    chunks = _body_chunks(response, url)
+    if not content_type.lower().startswith("multipart/"):
+        # Some servers answer a single frame single-part (PS3.18 allows it; pitfall 7).
+        if len(frames) != 1:
+            raise MalformedResponse(
+                f"asked for {len(frames)} frames, got one single-part answer ({content_type})",
+                url=url,
+            )
+        sink.begin(frames[0], part_headers_from({"content-type": content_type}))
+        total = 0
+        for chunk in chunks:
+            sink.write(chunk)
+            total += len(chunk)
+        sink.end()
+        return total
+    reader = MultipartReader(boundary_from_content_type(content_type))
+    index = 0
+    total = 0
+    with map_exceptions(url):
+        for chunk in chunks:
+            for event in reader.feed(chunk):
+                if isinstance(event, PartStart):
+                    if index >= len(frames):
+                        raise MalformedResponse(
+                            f"asked for {len(frames)} frames, got more parts", url=url
+                        )
+                    sink.begin(frames[index], event.headers)
+                elif isinstance(event, PartData):
+                    sink.write(event.data)
+                    total += len(event.data)
+                elif isinstance(event, PartEnd):
+                    sink.end()
+                    index += 1
+        try:
+            reader.close()
+        except MalformedResponse as exc:
+            raise MalformedResponse(
+                f"the frames answer ended early, after {index} of {len(frames)} frames ({exc.message})",
+                url=url,
+                hint="The connection was probably cut; the next sync fetches the missing frames.",
+            ) from exc
+    if index != len(frames):
+        raise MalformedResponse(f"asked for {len(frames)} frames, got {index}", url=url)
+    return total
+
+
+def _body_chunks(response: requests.Response, url: str) -> Iterator[bytes]:
+    with map_exceptions(url):
+        yield from response.iter_content(CHUNK_SIZE)
+
+
+def _announces_truncation(warning: str) -> bool:
+    lowered = warning.lower()
+    return any(word in lowered for word in ("additional", "truncat", "limit", "more results"))
+
+
+def parse_dicom_json(response: requests.Response, url: str) -> list[dict[str, Any]]:
+    """A QIDO/metadata answer as a list of DICOM JSON objects; no content means no results.
+
+    204, an empty body and `[]` all mean zero results (PS3.18 §8.3.4.5; Azure sends 204,
+    Orthanc `[]`). HTML (a login page, a web viewer) and JSON of another API (Orthanc's own
+    REST API lists IDs) are told apart from a damaged answer, because the fixes differ.
+    """
+    if response.status_code == 204 or not response.content.strip():
+        return []
+    content_type = response.headers.get("Content-Type", "").lower()
+    body = response.content
+    if "html" in content_type or body.lstrip()[:1] == b"<":
+        raise NotDicomweb(
+            "the server sent an HTML page instead of DICOM JSON"
+            + (" (it looks like a login form)" if b"password" in body.lower() else ""),
+            url=url,
+        )
+    try:
+        parsed = json.loads(body)
+    except ValueError as exc:
+        raise MalformedResponse(
+            f"the answer is not valid JSON ({exc.msg} at byte {exc.pos})", url=url
+        ) from None
+    if isinstance(parsed, dict) and _looks_like_dicom_json(parsed):
+        parsed = [parsed]  # a lone object where an array belongs (seen on some servers)
+    if not isinstance(parsed, list) or not all(
+        isinstance(o, dict) and _looks_like_dicom_json(o) for o in parsed
+    ):
+        raise NotDicomweb(
+            "the server sent JSON that is not DICOM JSON"
+            + (
+                " (a list of IDs: this is Orthanc's own REST API)"
+                if _is_list_of_strings(parsed)
+                else ""
+            ),
+            url=url,
+            hint="The base URI points at another API: for Orthanc it ends in /dicom-web/; "
+            "check the base URI and the path templates.",
+        )
+    return parsed
+
+
+def _looks_like_dicom_json(obj: dict[str, Any]) -> bool:
+    return all(len(k) == 8 and set(k) <= _HEX_TAG and isinstance(v, dict) for k, v in obj.items())
+
+
+def _is_list_of_strings(parsed: object) -> bool:
+    return isinstance(parsed, list) and bool(parsed) and all(isinstance(o, str) for o in parsed)

@@ -1,0 +1,289 @@
+"""HTTP GETs with timeouts, bounded retries and one mapping of failures into the PacsError tree.
+
+Knows nothing of DICOM. Retries only what a second try can fix (PS3.18 requests are idempotent
+GETs): connection failures and 408/429/502/503/504, honouring `Retry-After` up to a cap. Never
+400/401/403/404/406: those need a person to change something.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+
+from pacsbridge.core.dicomweb._errors import (
+    AuthenticationRejected,
+    CertificateHostMismatch,
+    CertificateUntrusted,
+    ConnectionLost,
+    ConnectionRefused,
+    ConnectTimeout,
+    HostNotFound,
+    MalformedResponse,
+    NotAcceptable,
+    NotFound,
+    PacsError,
+    PermissionDenied,
+    ReadTimeout,
+    RequestRejected,
+    ServerBusy,
+    ServerError,
+    TlsError,
+    TlsProtocolMismatch,
+)
+
+RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+# Failures where the request never reached the server's application, or the answer was cut:
+# trying again is safe and often works (a PACS or proxy restarting).
+RETRYABLE_ERRORS = (ConnectionRefused, ConnectionLost, ConnectTimeout)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a GET is tried again."""
+
+    attempts: int = 4
+    backoff_s: float = 0.5
+    backoff_max_s: float = 8.0
+    # A server asking for a longer pause (a DIMSE gateway says 600 s) is not waited for: the
+    # error tells when to come back and the next scheduled run picks it up.
+    retry_after_max_s: float = 30.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential back-off with jitter, so many workers do not retry in lockstep."""
+        ceiling = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps (requests → urllib3 → socket/ssl)."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += [arg for arg in current.args if isinstance(arg, BaseException)]
+        stack += [e for e in linked if isinstance(e, BaseException)]
+
+
+def classify_tls_error(exc: BaseException, url: str) -> TlsError:
+    text = " ".join(str(e) for e in _causes(exc))
+    host = urlsplit(url).hostname
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text or "http request" in text:
+        return TlsProtocolMismatch(
+            f"{host} does not speak HTTPS on this port",
+            url=url,
+            hint=TlsProtocolMismatch.default_hint,
+        )
+    if "CERTIFICATE_VERIFY_FAILED" in text or any(
+        isinstance(e, ssl.SSLCertVerificationError) for e in _causes(exc)
+    ):
+        if "mismatch" in text or "doesn't match" in text:
+            return CertificateHostMismatch(
+                f"the certificate of {host} is issued for another name", url=url
+            )
+        reason = next(
+            (e.verify_message for e in _causes(exc) if isinstance(e, ssl.SSLCertVerificationError)),
+            "not trusted",
+        )
+        return CertificateUntrusted(f"the certificate of {host} is not trusted ({reason})", url=url)
+    return TlsError(f"TLS handshake with {host} failed ({text[:200]})", url=url)
+
+
+def _connection_error(exc: BaseException, url: str) -> PacsError:
+    host = urlsplit(url).hostname
+    causes = list(_causes(exc))
+    if any(isinstance(e, socket.gaierror | urllib3.exceptions.NameResolutionError) for e in causes):
+        return HostNotFound(f"the host name {host} cannot be resolved (DNS)", url=url)
+    if any(isinstance(e, ConnectionRefusedError) for e in causes):
+        return ConnectionRefused(
+            f"{host} refused the connection: nothing listens on that port", url=url
+        )
+    if any(isinstance(e, ssl.SSLError) for e in causes):
+        return classify_tls_error(exc, url)
+    hint = ConnectionLost.default_hint
+    if urlsplit(url).scheme == "http":
+        hint = (
+            "The server closed the connection: if this port expects HTTPS, use https:// in the base URI. "
+            + hint
+        )
+    return ConnectionLost(
+        f"the connection to {host} was closed before the answer was complete", url=url, hint=hint
+    )
+
+
+@contextmanager
+def map_exceptions(url: str) -> Iterator[None]:
+    """Turn requests/urllib3 failures into the most specific PacsError, in one place."""
+    try:
+        yield
+    except PacsError:
+        raise
+    except requests.exceptions.SSLError as exc:
+        raise classify_tls_error(exc, url) from exc
+    except requests.exceptions.ConnectTimeout as exc:
+        raise ConnectTimeout(
+            f"no connection to {urlsplit(url).hostname} within the connect timeout", url=url
+        ) from exc
+    except requests.exceptions.Timeout as exc:
+        raise ReadTimeout("the PACS did not answer within the read timeout", url=url) from exc
+    except requests.exceptions.ContentDecodingError as exc:
+        raise MalformedResponse("the answer's compression is damaged", url=url) from exc
+    except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        raise _connection_error(exc, url) from exc
+    except urllib3.exceptions.HTTPError as exc:
+        raise _connection_error(exc, url) from exc
+    except OSError as exc:  # a socket error surfacing while a streamed body is read
+        raise _connection_error(exc, url) from exc
+
+
+def server_message(response: requests.Response) -> str | None:
+    """What the server said about its error, from JSON bodies of any shape, else plain text.
+
+    Orthanc sends JSON error bodies without a Content-Type, so parse regardless of it.
+    """
+    body = response.content[:20_000]
+    if not body.strip():
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        text = body.decode("utf-8", errors="replace").strip()
+        if text.lstrip().startswith("<"):
+            return "an HTML page"
+        return text[:300]
+    if isinstance(parsed, dict):
+        for key in ("Details", "Message", "error_description", "message", "error", "detail"):
+            value = parsed.get(key)
+            if isinstance(value, str) and value:
+                return value[:300]
+        error = parsed.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"][:300]  # Google Cloud's error object
+    return json.dumps(parsed)[:300]
+
+
+def status_error(response: requests.Response, url: str, *, auth_configured: bool) -> PacsError:
+    """The PacsError for an HTTP error status, with the server's own words attached."""
+    status = response.status_code
+    said = server_message(response)
+    suffix = f": {said}" if said else ""
+    kwargs = {"url": url, "status": status, "server_message": said}
+    if status == 401:
+        hint = (
+            None
+            if auth_configured
+            else (
+                "The PACS requires a login: set the integration's authentication (basic user and "
+                "password, a bearer token, or OAuth2 client credentials)."
+            )
+        )
+        return AuthenticationRejected(
+            f"the PACS rejected the credentials (HTTP 401){suffix}", hint=hint, **kwargs
+        )
+    if status == 403:
+        return PermissionDenied(f"the account may not read this (HTTP 403){suffix}", **kwargs)
+    if status == 404:
+        return NotFound(f"no such path on the PACS (HTTP 404){suffix}", **kwargs)
+    if status == 406:
+        return NotAcceptable(
+            f"the PACS cannot send the requested format (HTTP 406){suffix}", **kwargs
+        )
+    if status == 400 and said and "https" in said.lower() and "http" in said.lower():
+        # nginx: "The plain HTTP request was sent to HTTPS port".
+        return TlsProtocolMismatch(
+            f"the port expects HTTPS{suffix}", url=url, hint=TlsProtocolMismatch.default_hint
+        )
+    if status in {429, 503}:
+        return ServerBusy(f"the PACS is busy (HTTP {status}){suffix}", **kwargs)
+    if status >= 500:
+        return ServerError(f"the PACS failed (HTTP {status}){suffix}", **kwargs)
+    return RequestRejected(f"the PACS refused the request (HTTP {status}){suffix}", **kwargs)
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """Retry-After as seconds (RFC 9110 §10.2.3: delay-seconds or an HTTP-date)."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class Transport:
+    """Sends GETs for one integration: timeouts on every request, retries, mapped errors."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        *,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        verify: bool | str = True,
+        auth_configured: bool = False,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.session = session
+        self.timeout = (connect_timeout_s, read_timeout_s)
+        self.verify = verify
+        self.auth_configured = auth_configured
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.requests_sent = 0
+        self.bytes_received = 0
+
+    def get(self, url: str, *, headers: dict[str, str], stream: bool = False) -> requests.Response:
+        """GET `url`; return a 2xx response or raise the PacsError that explains the failure."""
+        attempt = 0
+        while True:
+            attempt += 1
+            last_try = attempt >= self.retry.attempts
+            try:
+                with map_exceptions(url):
+                    self.requests_sent += 1
+                    response = self.session.get(
+                        url,
+                        headers=headers,
+                        timeout=self.timeout,
+                        stream=stream,
+                        verify=self.verify,
+                    )
+            except RETRYABLE_ERRORS:
+                if last_try:
+                    raise
+                self.sleep(self.retry.backoff(attempt))
+                continue
+            if response.status_code in RETRYABLE_STATUSES and not last_try:
+                wait = retry_after_seconds(response)
+                if wait is not None and wait > self.retry.retry_after_max_s:
+                    error = status_error(response, url, auth_configured=self.auth_configured)
+                    error.hint = f"The PACS asks us to come back in {wait:.0f} s; the next scheduled sync will. {error.hint}"
+                    raise error
+                response.close()
+                self.sleep(wait if wait is not None else self.retry.backoff(attempt))
+                continue
+            if response.status_code >= 400:
+                raise status_error(response, url, auth_configured=self.auth_configured)
+            return response

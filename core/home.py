@@ -1,0 +1,20 @@
+"""Where pacsbridge keeps its state: `$PACSBRIDGE_HOME` (database, pulled files, key)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_HOME = "~/.pacsbridge"
+
+
+def pacsbridge_home() -> Path:
+    """The state folder, created on first use (mode 700: it holds the encryption key)."""
+    home = Path(os.environ.get("PACSBRIDGE_HOME") or DEFAULT_HOME).expanduser()
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return home
+
+
+def database_url() -> str:
+    """`$DATABASE_URL` if set, else the SQLite file in the state folder."""
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{pacsbridge_home() / 'pacsbridge.db'}"

@@ -1,0 +1,260 @@
+"""An integration: one clinic's PACS, its address, credentials and limits — and their checks.
+
+`IntegrationSettings` is everything a support person edits except the secret; the store's
+`Integration` table extends it. `validate_settings` is the single check every way in (CLI,
+dashboard, config import) goes through, so a bad value is refused with the same words
+everywhere and nothing half-valid reaches the store.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlmodel import Field, SQLModel
+
+from pacsbridge.core.errors import ConfigProblem, InvalidIntegration
+from pacsbridge.core.paths import PathTemplates, TemplateKind, template_problems
+from pacsbridge.core.presets import DEFAULT_PRESET, PRESETS, STANDARD_TEMPLATES, AuthKind
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+class IntegrationSettings(SQLModel):
+    """The editable settings of one clinic's PACS connection (the secret is kept apart)."""
+
+    name: str = Field(index=True, unique=True, max_length=64)
+    base_uri: str
+    preset: str = DEFAULT_PRESET
+    auth_kind: AuthKind = AuthKind.NONE
+    # Basic: the account name; OAuth2: the client ID. Not secret, shown in the dashboard.
+    username: str | None = None
+    token_url: str | None = None
+    scope: str | None = None
+    studies_template: str = STANDARD_TEMPLATES[TemplateKind.STUDIES]
+    series_template: str = STANDARD_TEMPLATES[TemplateKind.SERIES]
+    instances_template: str = STANDARD_TEMPLATES[TemplateKind.INSTANCES]
+    metadata_template: str = STANDARD_TEMPLATES[TemplateKind.METADATA]
+    frames_template: str = STANDARD_TEMPLATES[TemplateKind.FRAMES]
+    ca_bundle: str | None = None
+    allow_insecure_http: bool = False
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    max_concurrent_requests: int = 4
+    page_size: int = 100
+    schedule_minutes: int = 5
+    enabled: bool = True
+
+    def templates(self) -> PathTemplates:
+        return PathTemplates(
+            studies=self.studies_template,
+            series=self.series_template,
+            instances=self.instances_template,
+            metadata=self.metadata_template,
+            frames=self.frames_template,
+        )
+
+    def uses_plain_http(self) -> bool:
+        return urlsplit(self.base_uri).scheme == "http"
+
+    def needs_secret(self) -> bool:
+        return self.auth_kind is not AuthKind.NONE
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost names and 127.0.0.0/8 or ::1: traffic that never leaves the machine."""
+    if not host:
+        return False
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def normalise_base_uri(raw: str) -> str:
+    """Trim, lower-case scheme and host, and end the path with exactly one slash.
+
+    The slash matters: templates are joined onto the base, and `…/dicom-web` + `studies`
+    would otherwise lose the last segment.
+    """
+    parts = urlsplit(raw.strip())
+    path = parts.path.rstrip("/") + "/"
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), path, parts.query, parts.fragment)
+    )
+
+
+def base_uri_problems(settings: IntegrationSettings) -> list[ConfigProblem]:
+    field = "base_uri"
+    uri = settings.base_uri
+    parts = urlsplit(uri)
+    example = PRESETS[settings.preset].example_base_uri if settings.preset in PRESETS else ""
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return [
+            ConfigProblem(
+                field,
+                f"{uri!r} is not an http(s) address",
+                f"Give the full address of the DICOMweb root, e.g. {example}",
+            )
+        ]
+    problems = []
+    if parts.username or parts.password:
+        problems.append(
+            ConfigProblem(
+                field,
+                "the base URI contains a user name or password",
+                "Remove them from the address and use the authentication fields instead.",
+            )
+        )
+    if parts.query or parts.fragment:
+        problems.append(
+            ConfigProblem(
+                field,
+                "the base URI contains a query or fragment",
+                "Give the DICOMweb root only, e.g. " + example,
+            )
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        problems.append(
+            ConfigProblem(
+                field, "the port in the base URI is not valid", "Use a port from 1 to 65535."
+            )
+        )
+    if (
+        parts.scheme == "http"
+        and not settings.allow_insecure_http
+        and not is_loopback_host(parts.hostname)
+    ):
+        problems.append(
+            ConfigProblem(
+                field,
+                f"plain HTTP to {parts.hostname} would send patient data and passwords unencrypted",
+                "Use the clinic's https:// address. For a test system only, allow insecure HTTP "
+                "explicitly (--allow-insecure-http); it is then shown as a warning everywhere.",
+            )
+        )
+    return problems
+
+
+def auth_problems(settings: IntegrationSettings) -> list[ConfigProblem]:
+    problems = []
+    if settings.auth_kind in {AuthKind.BASIC, AuthKind.OAUTH2} and not settings.username:
+        what = "user name" if settings.auth_kind is AuthKind.BASIC else "client ID"
+        problems.append(
+            ConfigProblem(
+                "username",
+                f"{settings.auth_kind.value} authentication needs a {what}",
+                "Ask the clinic for the read-only service account it created for us.",
+            )
+        )
+    if settings.auth_kind is AuthKind.OAUTH2:
+        token = urlsplit(settings.token_url or "")
+        if token.scheme != "https" and not (
+            token.scheme == "http" and is_loopback_host(token.hostname)
+        ):
+            problems.append(
+                ConfigProblem(
+                    "token_url",
+                    "OAuth2 client credentials need the https:// token URL of the identity provider",
+                    "Azure: https://login.microsoftonline.com/TENANT/oauth2/v2.0/token; "
+                    "dcm4chee: the Keycloak realm's /protocol/openid-connect/token.",
+                )
+            )
+    return problems
+
+
+def limit_problems(settings: IntegrationSettings) -> list[ConfigProblem]:
+    preset = PRESETS.get(settings.preset)
+    max_page = preset.max_page_size if preset else 1000
+    bounds = [
+        ("connect_timeout_s", settings.connect_timeout_s, 0.1, 120, "seconds"),
+        ("read_timeout_s", settings.read_timeout_s, 1, 3600, "seconds"),
+        ("max_concurrent_requests", settings.max_concurrent_requests, 1, 16, "requests"),
+        ("page_size", settings.page_size, 1, max_page, "results per page"),
+        ("schedule_minutes", settings.schedule_minutes, 1, 1440, "minutes"),
+    ]
+    return [
+        ConfigProblem(field, f"{value} is outside {low}–{high} {unit}", f"Use {low}–{high} {unit}.")
+        for field, value, low, high, unit in bounds
+        if not low <= value <= high
+    ]
+
+
+def ca_bundle_problems(settings: IntegrationSettings) -> list[ConfigProblem]:
+    if not settings.ca_bundle:
+        return []
+    path = Path(settings.ca_bundle).expanduser()
+    try:
+        head = path.read_text(errors="replace")[:100_000]
+    except OSError as exc:
+        return [
+            ConfigProblem(
+                "ca_bundle",
+                f"cannot read the CA bundle {str(path)!r} ({exc.strerror})",
+                "Give the path of a readable PEM file with the clinic's CA certificate.",
+            )
+        ]
+    if "-----BEGIN CERTIFICATE-----" not in head:
+        return [
+            ConfigProblem(
+                "ca_bundle",
+                f"{str(path)!r} holds no PEM certificate",
+                "Export the clinic's CA certificate as PEM (text starting -----BEGIN CERTIFICATE-----).",
+            )
+        ]
+    return []
+
+
+def validate_settings(settings: IntegrationSettings) -> IntegrationSettings:
+    """Normalise and check `settings`; raise InvalidIntegration listing every problem."""
+    settings = settings.model_copy(update={"base_uri": normalise_base_uri(settings.base_uri)})
+    problems: list[ConfigProblem] = []
+    if not _NAME.fullmatch(settings.name or ""):
+        problems.append(
+            ConfigProblem(
+                "name",
+                f"{settings.name!r} is not a usable integration name",
+                "Use 1–64 letters, digits, '-', '_' or '.', starting with a letter or digit.",
+            )
+        )
+    if settings.preset not in PRESETS:
+        problems.append(
+            ConfigProblem(
+                "preset",
+                f"unknown preset {settings.preset!r}",
+                f"Choose one of {', '.join(PRESETS)}.",
+            )
+        )
+    problems += base_uri_problems(settings)
+    problems += auth_problems(settings)
+    for kind in TemplateKind:
+        problems += template_problems(kind, getattr(settings, kind.value))
+    problems += limit_problems(settings)
+    problems += ca_bundle_problems(settings)
+    if problems:
+        raise InvalidIntegration(problems)
+    return settings
+
+
+def settings_warnings(settings: IntegrationSettings) -> list[str]:
+    """Things that work but a support person should see every time the integration is shown."""
+    warnings = []
+    parts = urlsplit(settings.base_uri)
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        warnings.append(
+            "INSECURE: plain HTTP to a non-local host; patient data and credentials travel "
+            "unencrypted (allowed explicitly for testing)"
+        )
+    if settings.preset == "orthanc" and parts.path in {"", "/"}:
+        warnings.append(
+            "the base URI is the server root; Orthanc serves DICOMweb under /dicom-web/ "
+            f"(try {parts.scheme}://{parts.netloc}/dicom-web/) unless a proxy maps the root"
+        )
+    return warnings

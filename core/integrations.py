@@ -1,0 +1,123 @@
+"""Add, change, remove and look up integrations in the store.
+
+Every write goes through `validate_settings` first and happens in one short transaction, so
+the store never holds an integration that failed a check, and a secret is encrypted before it
+reaches the session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+
+from pacsbridge.core import store
+from pacsbridge.core.errors import (
+    ConfigProblem,
+    IntegrationExists,
+    InvalidIntegration,
+    UnknownIntegration,
+)
+from pacsbridge.core.integration import IntegrationSettings, settings_warnings, validate_settings
+from pacsbridge.core.secrets import SecretBox
+from pacsbridge.core.store import Integration, utcnow
+
+EDITABLE_FIELDS = frozenset(IntegrationSettings.model_fields)
+
+
+def _missing_secret(settings: IntegrationSettings) -> InvalidIntegration:
+    what = {"basic": "password", "bearer": "token", "oauth2": "client secret"}[
+        settings.auth_kind.value
+    ]
+    return InvalidIntegration(
+        [
+            ConfigProblem(
+                "secret",
+                f"{settings.auth_kind.value} authentication needs a {what}",
+                "Give it in $PACSBRIDGE_SECRET or at the hidden prompt.",
+            )
+        ]
+    )
+
+
+def add_integration(settings: IntegrationSettings, secret: str | None) -> Integration:
+    """Validate and store a new integration with its secret encrypted."""
+    settings = validate_settings(settings)
+    if settings.needs_secret() and not secret:
+        raise _missing_secret(settings)
+    with store.session() as db:
+        if db.exec(select(Integration).where(Integration.name == settings.name)).first():
+            raise IntegrationExists(f"an integration named {settings.name!r} exists already")
+        record = Integration.model_validate(settings.model_dump())
+        record.secret_ciphertext = SecretBox().encrypt(secret) if secret else None
+        db.add(record)
+    return record
+
+
+def edit_integration(name: str, changes: dict[str, Any], secret: str | None = None) -> Integration:
+    """Apply `changes` to the named integration; a new `secret` replaces the stored one."""
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    with store.session() as db:
+        record = _get(db, name)
+        current = IntegrationSettings.model_validate(record.model_dump(include=EDITABLE_FIELDS))
+        updated = validate_settings(current.model_copy(update=changes))
+        if (
+            updated.name != name
+            and db.exec(select(Integration).where(Integration.name == updated.name)).first()
+        ):
+            raise IntegrationExists(f"an integration named {updated.name!r} exists already")
+        if updated.needs_secret() and not (secret or record.secret_ciphertext):
+            raise _missing_secret(updated)
+        for field in EDITABLE_FIELDS:
+            setattr(record, field, getattr(updated, field))
+        if secret:
+            record.secret_ciphertext = SecretBox().encrypt(secret)
+        elif not updated.needs_secret():
+            record.secret_ciphertext = None
+        record.updated_at = utcnow()
+        db.add(record)
+    return record
+
+
+def remove_integration(name: str) -> None:
+    with store.session() as db:
+        db.delete(_get(db, name))
+
+
+def get_integration(name: str) -> Integration:
+    with store.session() as db:
+        return _get(db, name)
+
+
+def list_integrations() -> list[Integration]:
+    with store.session() as db:
+        return list(db.exec(select(Integration).order_by(Integration.name)).all())
+
+
+def integration_secret(record: Integration) -> str | None:
+    """The decrypted secret, for building a client; never display or log it."""
+    return SecretBox().decrypt(record.secret_ciphertext) if record.secret_ciphertext else None
+
+
+def settings_of(record: Integration) -> IntegrationSettings:
+    return IntegrationSettings.model_validate(record.model_dump(include=EDITABLE_FIELDS))
+
+
+def describe_integration(record: Integration) -> dict[str, Any]:
+    """What may be shown of an integration: every setting, whether a secret is set, warnings."""
+    dumped = record.model_dump(include=EDITABLE_FIELDS, mode="json")
+    shown = {field: dumped[field] for field in IntegrationSettings.model_fields}
+    shown["secret"] = "set" if record.secret_ciphertext else "not set"
+    shown["warnings"] = settings_warnings(record)
+    shown["created_at"] = record.created_at.isoformat()
+    shown["updated_at"] = record.updated_at.isoformat()
+    return shown
+
+
+def _get(db: Any, name: str) -> Integration:
+    record = db.exec(select(Integration).where(Integration.name == name)).first()
+    if record is None:
+        raise UnknownIntegration(f"no integration named {name!r}")
+    return record

@@ -1,0 +1,218 @@
+"""The five DICOMweb path templates of an integration, and the UIDs that fill them.
+
+A template is a path relative to the integration's base URI with `%{study_uid}`-style
+placeholders. People write templates; only the client fills placeholders, and only with values
+that passed the DICOM UID grammar (PS3.5 §9.1) — so nothing a PACS or a person sends can
+steer a request to another path (`../`), another query (`?`) or another host.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from pacsbridge.core.errors import ConfigProblem, InvalidInput
+
+
+class Placeholder(StrEnum):
+    STUDY_UID = "study_uid"
+    SERIES_UID = "series_uid"
+    INSTANCE_UID = "instance_uid"
+    FRAME_NUMBER = "frame_number"
+
+
+class TemplateKind(StrEnum):
+    """The five requests a pull makes; the value is the settings field that holds the template."""
+
+    STUDIES = "studies_template"
+    SERIES = "series_template"
+    INSTANCES = "instances_template"
+    METADATA = "metadata_template"
+    FRAMES = "frames_template"
+
+
+_S, _SE, _I, _F = (
+    Placeholder.STUDY_UID,
+    Placeholder.SERIES_UID,
+    Placeholder.INSTANCE_UID,
+    Placeholder.FRAME_NUMBER,
+)
+
+# Which placeholders each template must contain: a series search is always within a study,
+# and a frame needs every level down to the frame number.
+REQUIRED_PLACEHOLDERS: dict[TemplateKind, frozenset[Placeholder]] = {
+    TemplateKind.STUDIES: frozenset(),
+    TemplateKind.SERIES: frozenset({_S}),
+    TemplateKind.INSTANCES: frozenset({_S, _SE}),
+    TemplateKind.METADATA: frozenset({_S, _SE, _I}),
+    TemplateKind.FRAMES: frozenset({_S, _SE, _I, _F}),
+}
+
+TEMPLATE_LABELS: dict[TemplateKind, str] = {
+    TemplateKind.STUDIES: "all studies",
+    TemplateKind.SERIES: "all series",
+    TemplateKind.INSTANCES: "all instances",
+    TemplateKind.METADATA: "instance metadata",
+    TemplateKind.FRAMES: "instance image (frames)",
+}
+
+_PLACEHOLDER = re.compile(r"%\{([^}]*)\}")
+# PS3.5 §9.1: components of digits separated by dots, no leading zero in a multi-digit
+# component, at most 64 characters.
+_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+_SAFE_PATH = re.compile(r"[A-Za-z0-9._~/\-]*")
+UID_MAX_LENGTH = 64
+
+
+def is_uid(value: str) -> bool:
+    return isinstance(value, str) and len(value) <= UID_MAX_LENGTH and bool(_UID.fullmatch(value))
+
+
+def check_uid(value: str, *, what: str = "UID") -> str:
+    """Return `value` if it is a DICOM UID, else raise InvalidInput naming what is wrong."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{what} is empty", hint="Give a DICOM UID such as 1.2.840.113619.2.1.")
+    if len(value) > UID_MAX_LENGTH:
+        raise InvalidInput(
+            f"{what} is {len(value)} characters long; DICOM UIDs have at most 64",
+            hint="Copy the UID again; it may have been joined with other text.",
+        )
+    if not _UID.fullmatch(value):
+        raise InvalidInput(
+            f"{what} {value[:70]!r} is not a DICOM UID (digits separated by dots, no leading zeros)",
+            hint="A DICOM UID looks like 1.2.840.113619.2.55.3; check what was pasted or sent.",
+        )
+    return value
+
+
+def check_frame_numbers(frames: list[int]) -> list[int]:
+    """Frame numbers are 1-based positive integers (PS3.18 §10.4.1.1.3)."""
+    if not frames:
+        raise InvalidInput("no frame numbers given", hint="Frame numbers start at 1.")
+    for number in frames:
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise InvalidInput(f"frame number {number!r} is not a positive integer")
+    return frames
+
+
+def template_problems(kind: TemplateKind, template: str) -> list[ConfigProblem]:
+    """Everything wrong with one template, each with the field, the cause and the fix."""
+    field = kind.value
+    label = TEMPLATE_LABELS[kind]
+    problems: list[ConfigProblem] = []
+    if not template.strip():
+        return [ConfigProblem(field, f"the {label} template is empty", "Pick a preset to fill it.")]
+    parts = urlsplit(template)
+    if parts.scheme or parts.netloc or template.startswith("//"):
+        problems.append(
+            ConfigProblem(
+                field,
+                f"the {label} template contains a scheme or host ({template!r})",
+                "Templates are paths relative to the base URI; put the host in the base URI.",
+            )
+        )
+        return problems
+    if "?" in template or "#" in template:
+        problems.append(
+            ConfigProblem(
+                field,
+                f"the {label} template contains a query or fragment",
+                "Remove everything from '?' or '#'; the client adds query parameters itself.",
+            )
+        )
+    found = _PLACEHOLDER.findall(template)
+    known = {p.value for p in Placeholder}
+    for name in found:
+        if name not in known:
+            problems.append(
+                ConfigProblem(
+                    field,
+                    f"the {label} template has an unknown placeholder %{{{name}}}",
+                    "Use only %{study_uid}, %{series_uid}, %{instance_uid} and %{frame_number}.",
+                )
+            )
+    missing = sorted(
+        p.value for p in REQUIRED_PLACEHOLDERS[kind] - {Placeholder(n) for n in found if n in known}
+    )
+    if missing:
+        problems.append(
+            ConfigProblem(
+                field,
+                f"the {label} template lacks " + ", ".join(f"%{{{m}}}" for m in missing),
+                "Each level below the study needs the UIDs above it; compare with the preset.",
+            )
+        )
+    duplicated = sorted({n for n in found if found.count(n) > 1})
+    if duplicated:
+        problems.append(
+            ConfigProblem(
+                field,
+                f"the {label} template repeats %{{{duplicated[0]}}}",
+                "Each placeholder may appear once.",
+            )
+        )
+    literal = _PLACEHOLDER.sub("", template)
+    if ".." in literal.split("/") or not _SAFE_PATH.fullmatch(literal):
+        problems.append(
+            ConfigProblem(
+                field,
+                f"the {label} template contains characters not allowed in a path ({template!r})",
+                "Use letters, digits, '-', '_', '.', '~' and '/' only, and no '..' segments.",
+            )
+        )
+    return problems
+
+
+@dataclass(frozen=True)
+class PathTemplates:
+    """The five templates of one integration, expanded only with checked values."""
+
+    studies: str
+    series: str
+    instances: str
+    metadata: str
+    frames: str
+
+    def studies_path(self) -> str:
+        return _expand(self.studies, {})
+
+    def series_path(self, study_uid: str) -> str:
+        return _expand(self.series, {_S: check_uid(study_uid, what="Study Instance UID")})
+
+    def instances_path(self, study_uid: str, series_uid: str) -> str:
+        return _expand(
+            self.instances,
+            {
+                _S: check_uid(study_uid, what="Study Instance UID"),
+                _SE: check_uid(series_uid, what="Series Instance UID"),
+            },
+        )
+
+    def metadata_path(self, study_uid: str, series_uid: str, instance_uid: str) -> str:
+        return _expand(self.metadata, _instance_values(study_uid, series_uid, instance_uid))
+
+    def frames_path(
+        self, study_uid: str, series_uid: str, instance_uid: str, frames: list[int]
+    ) -> str:
+        values = _instance_values(study_uid, series_uid, instance_uid)
+        # PS3.18 §10.4.1.1.3: a comma-separated frame list fetches several frames in one body,
+        # which matters for cine loops (the server re-reads the whole file per request).
+        values[_F] = ",".join(str(n) for n in check_frame_numbers(frames))
+        return _expand(self.frames, values)
+
+
+def _instance_values(study_uid: str, series_uid: str, instance_uid: str) -> dict[Placeholder, str]:
+    return {
+        _S: check_uid(study_uid, what="Study Instance UID"),
+        _SE: check_uid(series_uid, what="Series Instance UID"),
+        _I: check_uid(instance_uid, what="SOP Instance UID"),
+    }
+
+
+def _expand(template: str, values: dict[Placeholder, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        return values[Placeholder(match.group(1))]
+
+    return _PLACEHOLDER.sub(replace, template).lstrip("/")

@@ -1,0 +1,54 @@
+"""The SQLModel store shared by the CLI, the worker and the dashboard.
+
+SQLite in `$PACSBRIDGE_HOME/pacsbridge.db` by default (WAL, so the dashboard reads while the
+worker writes); `$DATABASE_URL` points it elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+from sqlalchemy import Engine, event
+from sqlmodel import Session, create_engine
+
+from pacsbridge.core.home import database_url
+from pacsbridge.core.store._models import Integration, utcnow
+from pacsbridge.core.store._schema import migrate
+
+__all__ = ["Integration", "engine", "session", "utcnow"]
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@cache
+def _engine_for(url: str) -> Engine:
+    created = create_engine(url)
+    if created.dialect.name == "sqlite":
+        event.listen(created, "connect", _sqlite_pragmas)
+    migrate(created)
+    return created
+
+
+def engine() -> Engine:
+    """The engine for the configured database, migrated to the current schema."""
+    return _engine_for(database_url())
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """A short transaction: committed on success, rolled back on any error."""
+    with Session(engine(), expire_on_commit=False) as db:
+        try:
+            yield db
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise

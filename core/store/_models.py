@@ -1,0 +1,22 @@
+"""The store's tables. Names follow the domain; each table says which part of the product owns it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Field
+
+from pacsbridge.core.integration import IntegrationSettings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Integration(IntegrationSettings, table=True):
+    """One clinic's PACS. The secret is Fernet ciphertext (see core.secrets), never plaintext."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    secret_ciphertext: str | None = Field(default=None, repr=False)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

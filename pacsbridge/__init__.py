@@ -1,0 +1,1 @@
+"""pacsbridge: pull a clinic's ultrasound studies and SR measurements over DICOMweb."""
