@@ -11,8 +11,10 @@ from typing import Any
 
 from pacsbridge.core.dicomweb import DicomwebClient, PacsError
 from pacsbridge.core.dicomweb import _json as dj
+from pacsbridge.core.dicomweb._query import exact_value
 from pacsbridge.core.errors import PacsbridgeError
 from pacsbridge.core.integration import IntegrationSettings, settings_warnings
+from pacsbridge.core.presets import get_preset
 
 # Asked explicitly: Orthanc omits StudyDescription unless named (and ignores `all`).
 SUMMARY_FIELDS = (
@@ -20,7 +22,6 @@ SUMMARY_FIELDS = (
     dj.NUMBER_OF_STUDY_RELATED_SERIES,
     dj.NUMBER_OF_STUDY_RELATED_INSTANCES,
 )
-_QIDO_SPECIAL = set("*?,\\^ ")
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,12 @@ def run_connection_test(
     """Search the PACS for the patient's studies; every failure becomes a red result."""
     patient_id = patient_id.strip()
     warnings = settings_warnings(settings)
-    if _QIDO_SPECIAL & set(patient_id):
+    if exact_value(
+        patient_id, server_decodes=get_preset(settings.preset).decodes_query
+    ).needs_check:
         warnings.append(
-            f"the patient ID {patient_id!r} contains characters that QIDO treats as wildcards or "
-            "separators; it was matched exactly by checking each result"
+            f"the patient ID {patient_id!r} cannot be sent to this server as it is (wildcard, "
+            "separator or non-ASCII characters); it was matched exactly by checking each result"
         )
     try:
         with DicomwebClient(settings, secret) as client:

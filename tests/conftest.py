@@ -1,9 +1,14 @@
 """Shared fixtures: one real Orthanc for the whole test session."""
 
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.orthanc_server import OrthancServer, OrthancUnavailable
+
+from pacsbridge.core.integration import IntegrationSettings
+from pacsbridge.core.presets import AuthKind
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +20,30 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
         pytest.fail(str(exc), pytrace=False)
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def pacsbridge_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own state folder and database; nothing touches a real one."""
+    home = tmp_path / "pacsbridge-home"
+    monkeypatch.setenv("PACSBRIDGE_HOME", str(home))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("PACSBRIDGE_SECRET", raising=False)
+    return home
+
+
+@pytest.fixture
+def clinic(orthanc: OrthancServer) -> IntegrationSettings:
+    """Settings of an integration pointing at the session's Orthanc (password: orthanc.password)."""
+    return IntegrationSettings(
+        name="clinic",
+        base_uri=orthanc.dicomweb_url,
+        auth_kind=AuthKind.BASIC,
+        username=orthanc.username,
+    )
+
+
+@pytest.fixture
+def patient_id() -> str:
+    """A patient ID no other test uses, so tests share one Orthanc without seeing each other."""
+    return f"PB{uuid.uuid4().hex[:10].upper()}"

@@ -25,6 +25,7 @@ from pacsbridge.core.dicomweb._errors import (
     AuthenticationRejected,
     MalformedResponse,
     NotDicomweb,
+    RequestRejected,
 )
 from pacsbridge.core.dicomweb._multipart import (
     MultipartReader,
@@ -284,7 +285,18 @@ class DicomwebClient:
             url = self.url(
                 path, [*filters, *fields, ("limit", str(limit)), ("offset", str(offset))]
             )
-            response = self._get(url, {"Accept": self.preset.qido_accept})
+            try:
+                response = self._get(url, {"Accept": self.preset.qido_accept})
+            except RequestRejected as exc:
+                # Our searches follow PS3.18 and stay within the preset's limits, so a server
+                # rejecting one as malformed is rarely QIDO-RS at all (Orthanc's own REST API
+                # answers 400 'Missing "since" argument' on /studies).
+                raise NotDicomweb(
+                    "the server rejected a standard QIDO-RS search: "
+                    f"{exc.server_message or exc.status}",
+                    url=url,
+                    status=exc.status,
+                ) from exc
             result.requests += 1
             page = parse_dicom_json(response, url)
             warning = response.headers.get("Warning")

@@ -3,8 +3,8 @@
 Orthanc 1.10.1 matches the raw bytes of the query string: `Smith%5EAnna` never matches
 `Smith^Anna`, and requests percent-encodes `^` even in a hand-built URL. So for exact matches
 we send `?` (the single-character wildcard, PS3.4 §C.2.2.2.4) in place of every character that
-cannot travel raw or that has a meaning in QIDO (`*`, `?`, `,`, `\\`), and the client keeps only
-results whose value is exactly the one asked for.
+cannot travel raw or that has a meaning in QIDO (`*`, `?`, `,`, `\\`) — `*` for a non-ASCII
+one — and the client keeps only results whose value is exactly the one asked for.
 """
 
 from __future__ import annotations
@@ -39,8 +39,13 @@ def exact_value(value: str, *, server_decodes: bool) -> ExactValue:
     for char in value:
         if char in _UNRESERVED:
             out.append(char)
-        elif char in _QIDO_SPECIAL or not server_decodes:
+        elif char in _QIDO_SPECIAL or (not server_decodes and char.isascii()):
             out.append("?")
+            altered = True
+        elif not server_decodes:
+            # '?' stands for one character, but a server matching bytes sees two to four for
+            # a non-ASCII character in UTF-8 (observed on Orthanc): only '*' is safe.
+            out.append("*")
             altered = True
         else:
             out.append(quote(char, safe=""))

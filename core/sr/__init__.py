@@ -1,0 +1,50 @@
+"""Measurements from OB-GYN ultrasound SR documents (PS3.16 TID 5000), for a fertility clinic.
+
+    result = extract_measurements(dataset, code_mapping)   # one SR -> rows + warnings
+    print(dump_tree(dataset))                              # what a support person reads
+
+The dataset comes from a Part-10 file or from WADO-RS instance metadata (`dataset_from_json`).
+Reading never raises on damaged content: it yields what can be read and records warnings.
+"""
+
+from ._codes import Code, normalized_code
+from ._content import (
+    CompositeReference,
+    ContentItem,
+    ContentTree,
+    Coordinates,
+    NumericValue,
+    ParseWarning,
+    walk,
+)
+from ._document import SrDocument
+from ._dump import dump_tree
+from ._extract import CodeMapping, extract_measurements, extract_study_measurements
+from ._json import dataset_from_json
+from ._kinds import KIND_TABLE, OTHER, KindRule
+from ._model import ExtractionResult, MeasurementRow
+from ._tid5000 import Section
+
+__all__ = [
+    "KIND_TABLE",
+    "OTHER",
+    "Code",
+    "CodeMapping",
+    "CompositeReference",
+    "ContentItem",
+    "ContentTree",
+    "Coordinates",
+    "ExtractionResult",
+    "KindRule",
+    "MeasurementRow",
+    "NumericValue",
+    "ParseWarning",
+    "Section",
+    "SrDocument",
+    "dataset_from_json",
+    "dump_tree",
+    "extract_measurements",
+    "extract_study_measurements",
+    "normalized_code",
+    "walk",
+]

@@ -1,0 +1,167 @@
+"""From an SR dataset to normalized measurement rows: one per NUM by value, plus computed means.
+
+Every NUM is kept: a concept pacsbridge does not know, vendor-private ones included, becomes a
+row of kind `other` with its raw code, so a per-integration code mapping can name it later
+without pulling the study again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from pydicom.dataset import Dataset
+
+from . import _codes as c
+from ._content import ContentItem, NumericValue, ParseWarning, walk
+from ._document import SrDocument, read_document
+from ._kinds import MEAN_COMPUTED_WHEN_UNMARKED, OTHER, STORED_UNIT, kind_rule
+from ._model import ExtractionResult, MeasurementRow
+from ._tid300 import choose_reported, derivation_of, laterality_of, selection_of
+from ._tid5000 import Context
+from ._units import conversion_factor, scaled
+
+CodeMapping = Mapping[tuple[str, str], tuple[str, str]]
+"""Per-integration data: (coding scheme, code value) -> (kind, unit the device's value is in).
+
+The unit is used when the device sends none (or a non-UCUM one) for that code.
+"""
+
+# NUMs in observation or acquisition context describe the subject (Number of Fetuses repeated in
+# every fetal section by Canon), they are not findings of this report.
+_CONTEXT_RELATIONSHIPS = frozenset({"HAS OBS CONTEXT", "HAS ACQ CONTEXT"})
+
+
+def extract_measurements(
+    dataset: Dataset, code_mapping: CodeMapping | None = None
+) -> ExtractionResult:
+    """The measurement rows of one SR document (Part-10 or converted DICOM JSON); never raises
+    on damaged content, which yields what can be read plus warnings."""
+    tree = walk(dataset)
+    document, header_warnings = read_document(dataset, tree.root)
+    extraction = _Extraction(document, _normalized_mapping(code_mapping or {}))
+    extraction.collect(tree.root, Context.of_document(tree.root))
+    rows = choose_reported(extraction.rows, MEAN_COMPUTED_WHEN_UNMARKED)
+    warnings = [*header_warnings, *tree.warnings, *extraction.warnings]
+    return ExtractionResult(document, tuple(rows), tuple(warnings))
+
+
+def extract_study_measurements(
+    datasets: Iterable[Dataset], code_mapping: CodeMapping | None = None
+) -> list[ExtractionResult]:
+    """Each SR of a study read on its own; a re-sent instance (same SOP Instance UID) once."""
+    seen: set[str] = set()
+    results = []
+    for dataset in datasets:
+        result = extract_measurements(dataset, code_mapping)
+        uid = result.document.sop_instance_uid
+        if uid and uid in seen:
+            continue
+        seen.add(uid)
+        results.append(result)
+    return results
+
+
+def _normalized_mapping(mapping: CodeMapping) -> dict[c.Code, tuple[str, str]]:
+    # Keys go through the same SRT->SCT mapping as the document's codes, so an integrator may
+    # write either form.
+    return {c.normalized_code(scheme, value): target for (scheme, value), target in mapping.items()}
+
+
+class _Extraction:
+    def __init__(self, document: SrDocument, mapping: dict[c.Code, tuple[str, str]]) -> None:
+        self.document = document
+        self.mapping = mapping
+        self.rows: list[MeasurementRow] = []
+        self.warnings: list[ParseWarning] = []
+
+    def collect(self, item: ContentItem, context: Context) -> None:
+        ordinals: dict[c.Code | None, int] = {}
+        for child in item.children:
+            if child.value_type == "CONTAINER":
+                ordinals[child.concept] = ordinals.get(child.concept, 0) + 1
+                self.collect(child, context.enter(child, ordinals[child.concept]))
+                continue
+            if child.value_type == "NUM" and child.relationship not in _CONTEXT_RELATIONSHIPS:
+                self.rows.append(self.row(child, context))
+            # NUMs may hang below other items too (TID 5008: properties of a gestational age).
+            if child.children:
+                self.collect(child, context)
+
+    def row(self, item: ContentItem, context: Context) -> MeasurementRow:
+        concept = item.concept or c.Code("", "")
+        numeric = item.value if isinstance(item.value, NumericValue) else NumericValue(None, None)
+        sent_unit = numeric.unit.value if numeric.unit and numeric.unit.value else None
+        kind, stored_unit, side = OTHER, None, None
+        mapped = self.mapping.get(concept)
+        rule = None if mapped else kind_rule(concept, context.section)
+        if mapped:
+            kind, mapped_unit = mapped
+            stored_unit = STORED_UNIT.get(kind, mapped_unit)
+            if sent_unit is None or (numeric.unit and numeric.unit.scheme != "UCUM"):
+                sent_unit = mapped_unit
+            elif sent_unit != mapped_unit:
+                self.warn(item, f"sent in {sent_unit!r}, mapped as {mapped_unit!r}: sent unit used")
+        elif rule:
+            kind, stored_unit, side = rule.kind, rule.unit, rule.laterality
+        value, unit = self.normalized(item, kind, numeric.value, sent_unit, stored_unit)
+
+        if side:
+            side_source = "concept"
+        elif side := laterality_of(item):
+            side_source = "modifier"
+        else:
+            side, side_source = context.laterality, context.laterality_source
+        site = item.child_value(c.FINDING_SITE)
+        site = site if isinstance(site, c.Code) else context.finding_site
+        qualifier = numeric.qualifier
+        return MeasurementRow(
+            patient_id=self.document.patient_id,
+            study_uid=self.document.study_uid,
+            series_uid=self.document.series_uid,
+            sop_instance_uid=self.document.sop_instance_uid,
+            kind=kind,
+            concept_code=concept.value,
+            concept_scheme=concept.scheme,
+            concept_meaning=concept.meaning,
+            value=value,
+            unit=unit,
+            laterality=side,
+            group=context.group,
+            fetus_id=context.fetus_id,
+            derivation=derivation_of(item),
+            selection=selection_of(item),
+            section=context.section,
+            finding_site=(site.meaning or site.value) if site else None,
+            context_path=context.path,
+            vendor_private=concept.is_private,
+            qualifier=(qualifier.meaning or qualifier.value) if qualifier else None,
+            source_unit=sent_unit,
+            laterality_source=side_source if side else None,
+            position=item.label,
+        )
+
+    def normalized(
+        self,
+        item: ContentItem,
+        kind: str,
+        value: float | None,
+        sent_unit: str | None,
+        stored_unit: str | None,
+    ) -> tuple[float | None, str | None]:
+        """The value and unit as stored: converted for known kinds, as sent otherwise."""
+        if stored_unit is None:
+            return value, sent_unit
+        if sent_unit is None:
+            if stored_unit == "1":  # a count needs no unit to be read
+                return value, stored_unit
+            if value is not None:
+                self.warn(item, f"{kind} has no unit; value kept without one")
+            return value, None
+        factor = conversion_factor(sent_unit, stored_unit)
+        if factor is None:
+            self.warn(item, f"{kind} in {sent_unit!r} cannot be stored in {stored_unit!r}")
+            return value, sent_unit
+        return (None if value is None else scaled(value, factor)), stored_unit
+
+    def warn(self, item: ContentItem, message: str) -> None:
+        self.warnings.append(ParseWarning(item.label, message))

@@ -1,0 +1,127 @@
+"""TID 300 Measurement and TID 310 Measurement Properties: what a NUM's modifiers say about it,
+and which of several values of one measurement is the one a clinician reads.
+
+Devices send the individual values of a measurement (three follicle diameters, two ovary
+lengths) next to their average (Derivation = Mean) and may mark one with Selection Status.
+
+https://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_TID_300.html
+https://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_TID_310.html
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from statistics import fmean
+
+from . import _codes as c
+from ._content import ContentItem
+from ._model import MeasurementRow
+
+SIDES: dict[c.Code, str] = {c.LEFT: "left", c.RIGHT: "right"}
+
+# CID 3627 Measurement Type, with Maximum / Minimum (CID 3488) that devices use the same way.
+DERIVATIONS: dict[c.Code, str] = {
+    c.MEAN: "mean",
+    c.MEDIAN: "median",
+    c.CALCULATED: "calculated",
+    c.ESTIMATED: "estimated",
+    c.MEASURED: "measured",
+    c.BEST_VALUE: "best_value",
+    c.MAXIMUM: "maximum",
+    c.MINIMUM: "minimum",
+}
+
+# CID 224 Selection Method
+SELECTIONS: dict[c.Code, str] = {
+    c.USER_CHOSEN_VALUE: "user",
+    c.MOST_RECENT_VALUE_CHOSEN: "last",
+    c.MEAN_VALUE_CHOSEN: "mean",
+}
+
+
+def laterality_of(item: ContentItem) -> str | None:
+    """The side named by the item's own Laterality modifier."""
+    value = item.child_value(c.LATERALITY)
+    return SIDES.get(value) if isinstance(value, c.Code) else None
+
+
+def derivation_of(item: ContentItem) -> str | None:
+    """The item's Derivation, by name, or as `SCHEME:VALUE` when not in CID 3627."""
+    return _named(item.child_value(c.DERIVATION), DERIVATIONS)
+
+
+def selection_of(item: ContentItem) -> str | None:
+    """The item's Selection Status, by name, or as `SCHEME:VALUE` when not in CID 224."""
+    return _named(item.child_value(c.SELECTION_STATUS), SELECTIONS)
+
+
+def _named(value: object, names: dict[c.Code, str]) -> str | None:
+    if not isinstance(value, c.Code):
+        return None
+    return names.get(value) or f"{value.scheme}:{value.value}"
+
+
+def choose_reported(
+    rows: list[MeasurementRow], mean_computed_kinds: frozenset[str]
+) -> list[MeasurementRow]:
+    """The rows with the value to read of each measurement marked `reported`.
+
+    A measurement is the set of rows with the same concept in the same place (context path,
+    side, fetus). The value to read is the one marked by Selection Status, else the one with
+    Derivation = Mean, else, for kinds in `mean_computed_kinds` with several values, their
+    mean (added as a computed row), else the only or the last value.
+    """
+    measurements: defaultdict[tuple[object, ...], list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        if row.value is not None:
+            key = (
+                row.context_path,
+                row.concept_scheme,
+                row.concept_code,
+                row.laterality,
+                row.fetus_id,
+            )
+            measurements[key].append(index)
+
+    chosen: dict[int, str] = {}
+    computed: list[MeasurementRow] = []
+    for members in measurements.values():
+        by_selection = [i for i in members if rows[i].selection]
+        by_mean = [i for i in members if rows[i].derivation == "mean"]
+        if by_selection:
+            chosen[by_selection[-1]] = "selection_status"
+        elif by_mean:
+            chosen[by_mean[-1]] = "mean"
+        elif len(members) == 1:
+            chosen[members[0]] = "only_value"
+        elif rows[members[0]].kind in mean_computed_kinds and _same_unit(rows, members):
+            computed.append(_mean_row(rows, members))
+        else:
+            chosen[members[-1]] = "last_value"
+
+    marked = [
+        replace(row, reported=True, reported_by=chosen[i]) if i in chosen else row
+        for i, row in enumerate(rows)
+    ]
+    return marked + computed
+
+
+def _same_unit(rows: list[MeasurementRow], members: list[int]) -> bool:
+    return len({rows[i].unit for i in members}) == 1
+
+
+def _mean_row(rows: list[MeasurementRow], members: list[int]) -> MeasurementRow:
+    first = rows[members[0]]
+    mean = fmean(rows[i].value for i in members if rows[i].value is not None)
+    return replace(
+        first,
+        value=round(mean, 3),
+        derivation="mean",
+        selection=None,
+        reported=True,
+        reported_by="computed_mean",
+        computed=True,
+        qualifier=None,
+        position=None,
+    )
