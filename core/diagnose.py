@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pacsbridge.core.dicomweb import (
+    CaBundleUnusable,
     ConnectionRefused,
     ConnectTimeout,
     DateRange,
@@ -25,6 +26,7 @@ from pacsbridge.core.dicomweb import (
     HostNotFound,
     PacsError,
     PartHeaders,
+    RetryPolicy,
 )
 from pacsbridge.core.dicomweb import _json as dj
 from pacsbridge.core.dicomweb._auth import ClientCredentials
@@ -104,14 +106,15 @@ def diagnose(
     port = parts.port or (443 if parts.scheme == "https" else 80)
     found = _Found()
     try:
-        client = DicomwebClient(settings, secret)
+        # One attempt per request: a diagnosis reports what happens, it does not paper over it.
+        client = DicomwebClient(settings, secret, retry=RetryPolicy(attempts=1))
     except PacsbridgeError as exc:
         diagnosis.steps[0] = Step("DNS", False, "the settings cannot be used", exc.describe())
         return diagnosis
     actions: list[Callable[[], str]] = [
         lambda: _dns(host, port, found),
         lambda: _tcp(host, port, settings.connect_timeout_s),
-        lambda: _tls(settings, host, port),
+        lambda: _tls(settings, host, port, diagnosis.warnings),
         lambda: _authentication(client),
         lambda: _search(client, patient_id, found),
         lambda: _metadata(client, found),
@@ -173,14 +176,18 @@ def _tcp(host: str, port: int, timeout_s: float) -> str:
     return f"connected to {peer[0]}:{peer[1]}"
 
 
-def _tls(settings: IntegrationSettings, host: str, port: int) -> str:
+def _tls(settings: IntegrationSettings, host: str, port: int, warnings: list[str]) -> str:
     if urlsplit(settings.base_uri).scheme != "https":
         local = is_loopback_host(host)
         raise _Skip(
             "plain HTTP, no TLS: "
             + ("local host" if local else "INSECURE, data travel unencrypted")
         )
-    context = ssl.create_default_context(cafile=settings.ca_bundle or None)
+    try:
+        context = ssl.create_default_context(cafile=settings.ca_bundle or None)
+    except (OSError, ssl.SSLError) as exc:
+        error = CaBundleUnusable(f"the CA bundle {settings.ca_bundle} cannot be loaded ({exc})")
+        raise _Failed(str(error), error.hint) from exc
     try:
         with (
             socket.create_connection((host, port), timeout=settings.connect_timeout_s) as raw,
@@ -198,10 +205,13 @@ def _tls(settings: IntegrationSettings, host: str, port: int) -> str:
     subject = _name(certificate.get("subject", ()))
     issuer = _name(certificate.get("issuer", ()))
     expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(certificate["notAfter"]), UTC)
-    days_left = (expires - datetime.now(UTC)).days
+    days_left = round((expires - datetime.now(UTC)).total_seconds() / 86400)
     detail = f"{version}, certificate {subject}, issued by {issuer}, valid until {expires:%Y-%m-%d} ({days_left} days)"
     if days_left < CERTIFICATE_WARNING_DAYS:
-        raise _Failed(detail, "The certificate expires soon: ask the clinic to renew it now.")
+        # Still working, so not a failure: later steps must run and show their own state.
+        warnings.append(
+            f"the PACS certificate expires in {days_left} days: ask the clinic to renew it now"
+        )
     return detail
 
 
@@ -234,7 +244,8 @@ def _search(client: DicomwebClient, patient_id: str | None, found: _Found) -> st
     count = f"{len(result)}+" if result.truncated else str(len(result))
     if result.matches:
         found.study_uid = dj.text(result.matches[0], dj.STUDY_INSTANCE_UID)
-    return f"{count} studies {scope}"
+    noun = "study" if count == "1" else "studies"
+    return f"{count} {noun} {scope}"
 
 
 def _metadata(client: DicomwebClient, found: _Found) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -201,11 +202,15 @@ def ca_bundle_problems(settings: IntegrationSettings) -> list[ConfigProblem]:
                 "Give the path of a readable PEM file with the clinic's CA certificate.",
             )
         ]
-    if "-----BEGIN CERTIFICATE-----" not in head:
+    try:
+        if "-----BEGIN CERTIFICATE-----" not in head:
+            raise ssl.SSLError("no PEM certificate block")
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError as exc:
         return [
             ConfigProblem(
                 "ca_bundle",
-                f"{str(path)!r} holds no PEM certificate",
+                f"{str(path)!r} holds no usable PEM certificate ({getattr(exc, 'reason', None) or exc})",
                 "Export the clinic's CA certificate as PEM (text starting -----BEGIN CERTIFICATE-----).",
             )
         ]

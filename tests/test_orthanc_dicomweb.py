@@ -272,7 +272,7 @@ def test_diagnosis_of_a_working_integration_passes_every_step(orthanc, clinic, p
     by_name = {step.name: step for step in result.steps}
     assert by_name["TLS"].ok is None
     assert "plain HTTP" in by_name["TLS"].detail
-    assert by_name["Search (QIDO-RS)"].detail == f"1 studies for patient {patient_id}"
+    assert by_name["Search (QIDO-RS)"].detail == f"1 study for patient {patient_id}"
     assert "transfer syntax 1.2.840.10008.1.2.1" in by_name["Frame (WADO-RS)"].detail
     assert all(step.elapsed_ms is not None for step in result.steps)
 

@@ -10,6 +10,8 @@ from pacsbridge.core.dicomweb._client import (
 )
 from pacsbridge.core.dicomweb._errors import (
     AuthenticationRejected,
+    CaBundleUnusable,
+    CertificateExpired,
     CertificateHostMismatch,
     CertificateUntrusted,
     ConnectionLost,
@@ -39,6 +41,8 @@ from pacsbridge.core.dicomweb._transport import RetryPolicy
 
 __all__ = [
     "AuthenticationRejected",
+    "CaBundleUnusable",
+    "CertificateExpired",
     "CertificateHostMismatch",
     "CertificateUntrusted",
     "ConnectTimeout",

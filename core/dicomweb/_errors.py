@@ -138,12 +138,30 @@ class CertificateUntrusted(TlsError):
     )
 
 
+class CertificateExpired(TlsError):
+    """The certificate's validity period is over (or has not begun: check the clock)."""
+
+    default_hint = (
+        "The clinic's certificate has expired: ask the clinic to renew it. If it should be "
+        "valid, check this machine's clock."
+    )
+
+
 class CertificateHostMismatch(TlsError):
     """The certificate is valid but issued for another host name."""
 
     default_hint = (
         "The certificate does not name the host in the base URI: use the host name the "
         "certificate was issued for, or ask the clinic to add this name to it."
+    )
+
+
+class CaBundleUnusable(TlsError):
+    """The integration's own CA bundle file is missing or not a readable PEM file."""
+
+    default_hint = (
+        "Fix the integration's CA bundle setting: the path of a PEM file with the clinic's CA "
+        "certificate that this service can read."
     )
 
 

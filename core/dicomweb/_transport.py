@@ -24,6 +24,8 @@ import urllib3.exceptions
 
 from pacsbridge.core.dicomweb._errors import (
     AuthenticationRejected,
+    CaBundleUnusable,
+    CertificateExpired,
     CertificateHostMismatch,
     CertificateUntrusted,
     ConnectionLost,
@@ -43,6 +45,8 @@ from pacsbridge.core.dicomweb._errors import (
     TlsProtocolMismatch,
 )
 
+# OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED.
+X509_CERT_HAS_EXPIRED = 10
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
 # Failures where the request never reached the server's application, or the answer was cut:
 # trying again is safe and often works (a PACS or proxy restarting).
@@ -93,6 +97,9 @@ def classify_tls_error(exc: BaseException, url: str) -> TlsError:
     if "CERTIFICATE_VERIFY_FAILED" in text or any(
         isinstance(e, ssl.SSLCertVerificationError) for e in _causes(exc)
     ):
+        codes = {e.verify_code for e in _causes(exc) if isinstance(e, ssl.SSLCertVerificationError)}
+        if X509_CERT_HAS_EXPIRED in codes or "certificate has expired" in text:
+            return CertificateExpired(f"the certificate of {host} has expired", url=url)
         if "mismatch" in text or "doesn't match" in text:
             return CertificateHostMismatch(
                 f"the certificate of {host} is issued for another name", url=url
@@ -148,7 +155,11 @@ def map_exceptions(url: str) -> Iterator[None]:
         raise _connection_error(exc, url) from exc
     except urllib3.exceptions.HTTPError as exc:
         raise _connection_error(exc, url) from exc
-    except OSError as exc:  # a socket error surfacing while a streamed body is read
+    except OSError as exc:
+        if "CA certificate bundle" in str(exc):
+            # requests checks the configured bundle path before it connects.
+            raise CaBundleUnusable(f"the CA bundle cannot be used ({exc})", url=url) from exc
+        # Otherwise a socket error surfacing while a streamed body is read.
         raise _connection_error(exc, url) from exc
 
 
