@@ -5,8 +5,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.orthanc_server import OrthancServer, OrthancUnavailable
 
+from pacsbridge.core.demo.orthanc import OrthancServer, OrthancUnavailable
 from pacsbridge.core.integration import IntegrationSettings
 from pacsbridge.core.presets import AuthKind
 

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import dicom_factory as factory
 
 from pacsbridge.core.cli import main
+from pacsbridge.core.demo import synthetic as factory
 from pacsbridge.core.errors import SecretStoreError
 from pacsbridge.core.integrations import get_integration, integration_secret
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from pydicom.uid import generate_uid
-from support import dicom_factory as factory
-from support.orthanc_server import OrthancServer
 
 from pacsbridge.core.connection_test import run_connection_test
+from pacsbridge.core.demo import synthetic as factory
+from pacsbridge.core.demo.orthanc import OrthancServer
 from pacsbridge.core.diagnose import diagnose
 from pacsbridge.core.dicomweb import (
     DicomwebClient,

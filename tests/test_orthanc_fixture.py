@@ -16,14 +16,15 @@ import requests
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
-from support import orthanc_server
-from support.dicom_factory import basic_sr, expected_frame_bytes, study, us_image
-from support.orthanc_server import (
+
+from pacsbridge.core.demo import orthanc as orthanc_server
+from pacsbridge.core.demo.orthanc import (
     OrthancRequestError,
     OrthancServer,
     OrthancUnavailable,
     listening_addresses,
 )
+from pacsbridge.core.demo.synthetic import basic_sr, expected_frame_bytes, study, us_image
 
 DICOM_JSON = {"Accept": "application/dicom+json"}
 STORED_FRAMES = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}

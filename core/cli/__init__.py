@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 
-from pacsbridge.core.cli import _checks, _integrations
+from pacsbridge.core.cli import _checks, _demo, _integrations
 from pacsbridge.core.errors import PacsbridgeError
 
 EXIT_FAILURE = 1
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_with_json = _JsonSubparsers(commands, json_flag)
     _integrations.register(commands_with_json)
     _checks.register(commands_with_json)
+    _demo.register(commands_with_json)
     return parser
 
 
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             if exc.hint:
                 print(f"hint: {exc.hint}", file=sys.stderr)
         return EXIT_USAGE if not hasattr(exc, "url") else EXIT_FAILURE
+    except BrokenPipeError:
+        # The reader went away (`pacsbridge … | head`): not an error worth a traceback.
+        sys.stderr.close()
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -71,6 +71,9 @@ class ClientCredentials(AuthBase):
         request.headers["Authorization"] = f"Bearer {self.access_token()}"
         return request
 
+    def close(self) -> None:
+        self._session.close()
+
     def invalidate(self) -> None:
         """Forget the token (the PACS rejected it), so the next request fetches a new one."""
         self._token = None
@@ -91,7 +94,7 @@ class ClientCredentials(AuthBase):
                 self.token_url, data=form, timeout=self._timeout, verify=self._verify
             )
         if response.status_code != 200:
-            said = server_message(response)
+            said = _oauth_error(response) or server_message(response)
             raise TokenRequestFailed(
                 f"the identity provider refused a token (HTTP {response.status_code}"
                 + (f": {said})" if said else ")"),
@@ -114,11 +117,22 @@ class ClientCredentials(AuthBase):
         self.tokens_fetched += 1
 
 
+def _oauth_error(response: requests.Response) -> str | None:
+    """RFC 6749 §5.2 error: the code (invalid_client, invalid_scope…) tells the fix."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return None
+    description = body.get("error_description")
+    return f"{body['error']}: {description}" if isinstance(description, str) else body["error"]
+
+
 def build_auth(
     settings: IntegrationSettings,
     secret: str | None,
     *,
-    session: requests.Session,
     verify: bool | str,
 ) -> AuthBase | None:
     """The requests auth object for an integration's settings and decrypted secret."""
@@ -143,7 +157,8 @@ def build_auth(
         client_id=settings.username or "",
         client_secret=secret,
         scope=settings.scope,
-        session=session,
+        # Not the PACS session: its auth (this object) would be applied to the token request.
+        session=requests.Session(),
         timeout=(settings.connect_timeout_s, settings.read_timeout_s),
         verify=verify,
     )

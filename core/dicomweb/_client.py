@@ -26,6 +26,8 @@ from pacsbridge.core.dicomweb._errors import (
     MalformedResponse,
     NotDicomweb,
     RequestRejected,
+    TokenRequestFailed,
+    redact_url,
 )
 from pacsbridge.core.dicomweb._multipart import (
     MultipartReader,
@@ -132,18 +134,20 @@ class DicomwebClient:
         )
         self.session = session or requests.Session()
         verify: bool | str = settings.ca_bundle or True
-        self.session.auth = build_auth(settings, secret, session=self.session, verify=verify)
+        self.session.auth = build_auth(settings, secret, verify=verify)
         self.transport = Transport(
             self.session,
             connect_timeout_s=settings.connect_timeout_s,
             read_timeout_s=settings.read_timeout_s,
             verify=verify,
-            auth_configured=self.session.auth is not None,
+            auth_kind=settings.auth_kind,
             retry=retry,
             sleep=sleep,
         )
 
     def close(self) -> None:
+        if isinstance(self.session.auth, ClientCredentials):
+            self.session.auth.close()
         self.session.close()
 
     def __enter__(self) -> DicomwebClient:
@@ -166,29 +170,35 @@ class DicomwebClient:
         """Map a URL the server returned onto the configured base URI.
 
         The part from the base path on (or from `studies/` on) is kept; scheme, host and
-        port are ours. A URL that fits neither is refused rather than followed elsewhere.
+        port are ours. A URL that fits neither, or that climbs out with `..`, is refused
+        rather than followed elsewhere.
         """
+        parts = urlsplit(absolute_url)
         base_path = urlsplit(self.base_uri).path
-        path = urlsplit(absolute_url).path
-        if path.startswith(base_path):
-            return urljoin(self.base_uri, path[len(base_path) :])
-        index = path.find("/studies/")
-        if index >= 0:
-            return urljoin(self.base_uri, path[index + 1 :])
-        raise MalformedResponse(
-            f"the server returned a URL outside its DICOMweb root: {absolute_url[:200]}",
-            hint="Check the PACS's public-root setting (Orthanc: DicomWeb.PublicRoot).",
-        )
+        if base_path != "/" and parts.path.startswith(base_path):
+            relative = parts.path[len(base_path) :]
+        elif (index := parts.path.find("/studies/")) >= 0:
+            relative = parts.path[index + 1 :]
+        else:
+            relative = None
+        if relative is None or ".." in relative.split("/") or relative.startswith("/"):
+            raise MalformedResponse(
+                f"the server returned a URL outside its DICOMweb root: {redact_url(absolute_url)[:200]}",
+                hint="Check the PACS's public-root setting (Orthanc: DicomWeb.PublicRoot).",
+            )
+        rebased = urljoin(self.base_uri, relative)
+        return f"{rebased}?{parts.query}" if parts.query else rebased
 
     # --- requests -------------------------------------------------------------------------------
 
     def _get(self, url: str, headers: dict[str, str], *, stream: bool = False) -> requests.Response:
         try:
             return self.transport.get(url, headers=headers, stream=stream)
-        except AuthenticationRejected:
+        except AuthenticationRejected as exc:
             # An OAuth2 token can be revoked or expire early: one fresh token, one more try.
+            # Not when the identity provider itself refused: asking again changes nothing.
             auth = self.session.auth
-            if not isinstance(auth, ClientCredentials):
+            if not isinstance(auth, ClientCredentials) or isinstance(exc, TokenRequestFailed):
                 raise
             auth.invalidate()
             return self.transport.get(url, headers=headers, stream=stream)
@@ -288,9 +298,10 @@ class DicomwebClient:
             try:
                 response = self._get(url, {"Accept": self.preset.qido_accept})
             except RequestRejected as exc:
-                # Our searches follow PS3.18 and stay within the preset's limits, so a server
-                # rejecting one as malformed is rarely QIDO-RS at all (Orthanc's own REST API
-                # answers 400 'Missing "since" argument' on /studies).
+                if not _is_orthanc_rest_error(exc):
+                    raise
+                # Orthanc's own REST API (a base URI without /dicom-web/) answers a QIDO
+                # search on /studies with 400 'Missing "since" argument'.
                 raise NotDicomweb(
                     "the server rejected a standard QIDO-RS search: "
                     f"{exc.server_message or exc.status}",
@@ -509,6 +520,12 @@ def _body_chunks(response: requests.Response, url: str) -> Iterator[bytes]:
         yield from response.iter_content(CHUNK_SIZE)
 
 
+def _is_orthanc_rest_error(error: RequestRejected) -> bool:
+    """Orthanc's REST API error body names the path it served; DICOMweb paths hold /dicom-web/."""
+    uri = error.server_uri or ""
+    return error.status == 400 and bool(uri) and "dicom-web" not in uri
+
+
 def _announces_truncation(warning: str) -> bool:
     lowered = warning.lower()
     return any(word in lowered for word in ("additional", "truncat", "limit", "more results"))
@@ -557,7 +574,9 @@ def parse_dicom_json(response: requests.Response, url: str) -> list[dict[str, An
 
 
 def _looks_like_dicom_json(obj: dict[str, Any]) -> bool:
-    return all(len(k) == 8 and set(k) <= _HEX_TAG and isinstance(v, dict) for k, v in obj.items())
+    return bool(obj) and all(
+        len(k) == 8 and set(k) <= _HEX_TAG and isinstance(v, dict) for k, v in obj.items()
+    )
 
 
 def _is_list_of_strings(parsed: object) -> bool:

@@ -188,9 +188,12 @@ class HttpStatusError(PacsError):
         url: str | None = None,
         status: int | None = None,
         server_message: str | None = None,
+        server_uri: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint, url=url, status=status)
         self.server_message = server_message
+        # The path the server says it handled (Orthanc's error bodies carry it as "Uri").
+        self.server_uri = server_uri
 
 
 class AuthenticationRejected(HttpStatusError):

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -44,6 +45,7 @@ from pacsbridge.core.dicomweb._errors import (
     TlsError,
     TlsProtocolMismatch,
 )
+from pacsbridge.core.presets import AuthKind
 
 # OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED.
 X509_CERT_HAS_EXPIRED = 10
@@ -163,6 +165,13 @@ def map_exceptions(url: str) -> Iterator[None]:
         raise _connection_error(exc, url) from exc
 
 
+def _json_body(response: requests.Response) -> Any:
+    try:
+        return json.loads(response.content[:20_000])
+    except ValueError:
+        return None
+
+
 def server_message(response: requests.Response) -> str | None:
     """What the server said about its error, from JSON bodies of any shape, else plain text.
 
@@ -171,11 +180,10 @@ def server_message(response: requests.Response) -> str | None:
     body = response.content[:20_000]
     if not body.strip():
         return None
-    try:
-        parsed = json.loads(body)
-    except ValueError:
+    parsed = _json_body(response)
+    if parsed is None:
         text = body.decode("utf-8", errors="replace").strip()
-        if text.lstrip().startswith("<"):
+        if text.startswith("<"):
             return "an HTML page"
         return text[:300]
     if isinstance(parsed, dict):
@@ -189,24 +197,49 @@ def server_message(response: requests.Response) -> str | None:
     return json.dumps(parsed)[:300]
 
 
-def status_error(response: requests.Response, url: str, *, auth_configured: bool) -> PacsError:
+def _auth_rejected(kind: AuthKind, suffix: str, kwargs: dict[str, Any]) -> AuthenticationRejected:
+    if kind is AuthKind.NONE:
+        hint = (
+            "The PACS requires a login: set the integration's authentication (basic user and "
+            "password, a bearer token, or OAuth2 client credentials)."
+        )
+        return AuthenticationRejected(
+            f"the PACS requires a login (HTTP 401){suffix}", hint=hint, **kwargs
+        )
+    if kind is AuthKind.BASIC:
+        return AuthenticationRejected(
+            f"the PACS rejected the user name or password (HTTP 401){suffix}", **kwargs
+        )
+    # pitfall 11: a token the identity provider issued but the PACS refuses is a different
+    # fault (audience, scope, realm or expiry) from credentials the provider refused.
+    hint = (
+        "The PACS refused the token: check that the token is current (set it again) and, for "
+        "OAuth2, that the scope or audience is the one this PACS expects."
+    )
+    return AuthenticationRejected(
+        f"the PACS rejected the token (HTTP 401){suffix}", hint=hint, **kwargs
+    )
+
+
+def status_error(response: requests.Response, url: str, *, auth_kind: AuthKind) -> PacsError:
     """The PacsError for an HTTP error status, with the server's own words attached."""
     status = response.status_code
     said = server_message(response)
     suffix = f": {said}" if said else ""
-    kwargs = {"url": url, "status": status, "server_message": said}
+    parsed = _json_body(response)
+    server_uri = (
+        parsed.get("Uri")
+        if isinstance(parsed, dict) and isinstance(parsed.get("Uri"), str)
+        else None
+    )
+    kwargs: dict[str, Any] = {
+        "url": url,
+        "status": status,
+        "server_message": said,
+        "server_uri": server_uri,
+    }
     if status == 401:
-        hint = (
-            None
-            if auth_configured
-            else (
-                "The PACS requires a login: set the integration's authentication (basic user and "
-                "password, a bearer token, or OAuth2 client credentials)."
-            )
-        )
-        return AuthenticationRejected(
-            f"the PACS rejected the credentials (HTTP 401){suffix}", hint=hint, **kwargs
-        )
+        return _auth_rejected(auth_kind, suffix, kwargs)
     if status == 403:
         return PermissionDenied(f"the account may not read this (HTTP 403){suffix}", **kwargs)
     if status == 404:
@@ -215,10 +248,10 @@ def status_error(response: requests.Response, url: str, *, auth_configured: bool
         return NotAcceptable(
             f"the PACS cannot send the requested format (HTTP 406){suffix}", **kwargs
         )
-    if status == 400 and said and "https" in said.lower() and "http" in said.lower():
-        # nginx: "The plain HTTP request was sent to HTTPS port".
+    if status == 400 and b"request was sent to HTTPS port" in response.content[:5000]:
+        # nginx, as text or as an HTML page: "The plain HTTP request was sent to HTTPS port".
         return TlsProtocolMismatch(
-            f"the port expects HTTPS{suffix}", url=url, hint=TlsProtocolMismatch.default_hint
+            "the port expects HTTPS (nginx: plain HTTP request sent to HTTPS port)", url=url
         )
     if status in {429, 503}:
         return ServerBusy(f"the PACS is busy (HTTP {status}){suffix}", **kwargs)
@@ -239,6 +272,9 @@ def retry_after_seconds(response: requests.Response) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        # asctime dates and "-0000" carry no zone; HTTP dates are always GMT (RFC 9110 §5.6.7).
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
@@ -252,14 +288,14 @@ class Transport:
         connect_timeout_s: float,
         read_timeout_s: float,
         verify: bool | str = True,
-        auth_configured: bool = False,
+        auth_kind: AuthKind = AuthKind.NONE,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.session = session
         self.timeout = (connect_timeout_s, read_timeout_s)
         self.verify = verify
-        self.auth_configured = auth_configured
+        self.auth_kind = auth_kind
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.requests_sent = 0
@@ -289,12 +325,12 @@ class Transport:
             if response.status_code in RETRYABLE_STATUSES and not last_try:
                 wait = retry_after_seconds(response)
                 if wait is not None and wait > self.retry.retry_after_max_s:
-                    error = status_error(response, url, auth_configured=self.auth_configured)
+                    error = status_error(response, url, auth_kind=self.auth_kind)
                     error.hint = f"The PACS asks us to come back in {wait:.0f} s; the next scheduled sync will. {error.hint}"
                     raise error
                 response.close()
                 self.sleep(wait if wait is not None else self.retry.backoff(attempt))
                 continue
             if response.status_code >= 400:
-                raise status_error(response, url, auth_configured=self.auth_configured)
+                raise status_error(response, url, auth_kind=self.auth_kind)
             return response

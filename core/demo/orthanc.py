@@ -1,7 +1,7 @@
-"""A real Orthanc with the DICOMweb plugin, run as a throw-away test server.
+"""A local Orthanc with the DICOMweb plugin: the demo clinic's PACS and the tests' server.
 
-The integration tests talk to the same server software a clinic runs, so the client is
-tested against real DICOMweb behaviour rather than a mock's idea of it. The server listens
+The tests and the demo talk to the same server software a clinic runs, so the client is
+exercised against real DICOMweb behaviour rather than a mock's idea of it. The server listens
 on 127.0.0.1 only (Orthanc itself cannot be told so; an LD_PRELOAD shim rewrites its bind
 calls), uses a random port and a random password, and keeps its data in a given directory.
 """
@@ -33,7 +33,7 @@ SHIM_SOURCE = Path(__file__).with_name("bind_loopback.c")
 
 INSTALL_HINT = (
     "Install it with `apt-get install -y orthanc orthanc-dicomweb` (as root; keep the packaged "
-    "service from starting), or run the project's test script scripts/test."
+    "service from starting), or run scripts/test or scripts/run, which install it."
 )
 READY_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.05
@@ -61,7 +61,7 @@ class _PortTaken(Exception):
 
 
 class OrthancServer:
-    """A running Orthanc process owned by the test session."""
+    """A running Orthanc process started by this program (stopped by its PID only)."""
 
     def __init__(
         self,
@@ -108,7 +108,7 @@ class OrthancServer:
         workdir = workdir.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         shim = compile_bind_shim(workdir)
-        username = "pacsbridge-test"
+        username = "pacsbridge"
         password = secrets.token_urlsafe(32)
         tried: list[int] = []
         for _ in range(PORT_ATTEMPTS):
@@ -278,10 +278,12 @@ def find_dicomweb_plugin() -> Path:
 def compile_bind_shim(workdir: Path) -> Path:
     """Build the loopback bind shim into ``workdir``; it needs gcc and the libc headers."""
     gcc = shutil.which("gcc")
-    hint = "Install them with `apt-get install -y gcc libc6-dev`, or run scripts/test."
+    hint = (
+        "Install them with `apt-get install -y gcc libc6-dev`, or run scripts/test or scripts/run."
+    )
     if gcc is None:
         raise OrthancUnavailable(
-            f"gcc not found: it is needed to build the bind shim that keeps the test Orthanc "
+            f"gcc not found: it is needed to build the bind shim that keeps the local Orthanc "
             f"on 127.0.0.1. {hint}"
         )
     output = workdir / "bind_loopback.so"
@@ -299,7 +301,7 @@ def compile_bind_shim(workdir: Path) -> Path:
 def write_config(workdir: Path, *, port: int, username: str, password: str, plugin: Path) -> Path:
     """Write a minimal orthanc.json readable by its owner only (it holds the password)."""
     config = {
-        "Name": "pacsbridge-test",
+        "Name": "pacsbridge-local",
         "HttpServerEnabled": True,
         "HttpPort": port,
         "HttpDescribeErrors": True,
