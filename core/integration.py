@@ -47,6 +47,9 @@ class IntegrationSettings(SQLModel):
     max_concurrent_requests: int = 4
     page_size: int = 100
     schedule_minutes: int = 5
+    # Scheduled runs search StudyDate from the last successful run minus this many days, so
+    # series and reports that arrive after the exam day are still found.
+    lookback_days: int = 3
     enabled: bool = True
 
     def templates(self) -> PathTemplates:
@@ -180,6 +183,7 @@ def limit_problems(settings: IntegrationSettings) -> list[ConfigProblem]:
         ("max_concurrent_requests", settings.max_concurrent_requests, 1, 16, "requests"),
         ("page_size", settings.page_size, 1, max_page, "results per page"),
         ("schedule_minutes", settings.schedule_minutes, 1, 1440, "minutes"),
+        ("lookback_days", settings.lookback_days, 0, 365, "days"),
     ]
     return [
         ConfigProblem(field, f"{value} is outside {low}–{high} {unit}", f"Use {low}–{high} {unit}.")

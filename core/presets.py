@@ -27,6 +27,9 @@ STANDARD_TEMPLATES: dict[TemplateKind, str] = {
 # PS3.18 §8.7.3.5.2: `transfer-syntax=*` asks for the bytes as stored, so a JPEG ultrasound
 # frame arrives as its 6 KB JPEG rather than 225 KB of decoded pixels.
 STORED_FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+# The fallback when a server cannot send stored bytes (Orthanc: 500 for big-endian or
+# deflated files): pixels decoded by the server, in Explicit VR Little Endian.
+DECODED_FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"'
 DICOM_JSON = "application/dicom+json"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -215,10 +215,15 @@ class DicomwebClient:
         patient_id: str | None = None,
         study_date: DateRange | None = None,
         study_uid: str | None = None,
+        study_uids: Sequence[str] = (),
         includefields: Iterable[str] = (),
         max_pages: int = DEFAULT_MAX_PAGES,
     ) -> QidoResult:
-        """Studies matching every filter given (PatientID exact, StudyDate range, UID)."""
+        """Studies matching every filter given (PatientID exact, StudyDate range, UIDs).
+
+        `study_uids` asks for several studies at once (UID list matching, PS3.4
+        §C.2.2.2.2): how known studies are re-checked in one request.
+        """
         filters: list[tuple[str, str]] = []
         exact: dict[str, str] = {}
         if patient_id is not None:
@@ -230,8 +235,10 @@ class DicomwebClient:
                 exact[dj.PATIENT_ID] = patient_id
         if study_date is not None:
             filters.append(("StudyDate", study_date.to_qido()))
-        if study_uid is not None:
-            filters.append(("StudyInstanceUID", check_uid(study_uid, what="Study Instance UID")))
+        uids = [study_uid] if study_uid is not None else list(study_uids)
+        if uids:
+            checked = [check_uid(uid, what="Study Instance UID") for uid in uids]
+            filters.append(("StudyInstanceUID", ",".join(checked)))
         if not filters:
             # Some servers refuse or silently truncate an unfiltered search (dcm4chee, GCP).
             raise InvalidInput("a study search needs a filter (patient ID, date range or UID)")
@@ -347,24 +354,31 @@ class DicomwebClient:
 
     # --- WADO-RS metadata (PS3.18 §10.4.1.1.2) --------------------------------------------------
 
-    def instance_metadata(self, study_uid: str, series_uid: str, instance_uid: str) -> Dataset:
-        """The instance's attributes, nested SR content included, as a pydicom Dataset."""
+    def instance_metadata_json(
+        self, study_uid: str, series_uid: str, instance_uid: str
+    ) -> dict[str, Any]:
+        """The instance's attributes as the DICOM JSON object the server sent."""
         url = self.url(self.templates.metadata_path(study_uid, series_uid, instance_uid))
         objects = self._get_json(url)
         if not objects:
             raise MalformedResponse("the metadata answer is empty", url=url)
-        try:
-            dataset = Dataset.from_json(objects[0], bulk_data_uri_handler=lambda *_: b"")
-        except (ValueError, TypeError, KeyError) as exc:
+        returned = dj.text(objects[0], dj.SOP_INSTANCE_UID)
+        if returned is not None and returned != instance_uid:
             raise MalformedResponse(
-                f"the metadata is not valid DICOM JSON ({exc})", url=url
-            ) from exc
-        returned = dataset.get("SOPInstanceUID")
-        if returned is not None and str(returned) != instance_uid:
-            raise MalformedResponse(
-                f"asked for instance {instance_uid} but the server sent {returned}", url=url
+                f"asked for instance {instance_uid} but the server sent {returned[:70]}", url=url
             )
-        return dataset
+        return objects[0]
+
+    def instance_metadata(self, study_uid: str, series_uid: str, instance_uid: str) -> Dataset:
+        """The instance's attributes, nested SR content included, as a pydicom Dataset."""
+        obj = self.instance_metadata_json(study_uid, series_uid, instance_uid)
+        try:
+            return dataset_from_dicom_json(obj)
+        except MalformedResponse as exc:
+            raise MalformedResponse(
+                exc.message,
+                url=self.url(self.templates.metadata_path(study_uid, series_uid, instance_uid)),
+            ) from exc
 
     # --- WADO-RS frames (PS3.18 §10.4.1.1.3) ----------------------------------------------------
 
@@ -375,6 +389,8 @@ class DicomwebClient:
         instance_uid: str,
         frames: list[int],
         sink: FrameSink,
+        *,
+        accept: str | None = None,
     ) -> int:
         """Stream the frames' stored bytes into `sink`, part by part; return the bytes read.
 
@@ -383,7 +399,7 @@ class DicomwebClient:
         boundary in its own Content-Type, whatever was asked for.
         """
         url = self.url(self.templates.frames_path(study_uid, series_uid, instance_uid, frames))
-        headers = {"Accept": self.preset.frames_accept, "Accept-Encoding": "identity"}
+        headers = {"Accept": accept or self.preset.frames_accept, "Accept-Encoding": "identity"}
         response = self._get(url, headers, stream=True)
         try:
             return _stream_parts(response, url, frames, sink)
@@ -399,11 +415,12 @@ class DicomwebClient:
         directory: Path,
         *,
         name: Callable[[int], str] = lambda n: f"frame-{n:05d}",
+        accept: str | None = None,
     ) -> list[SavedFrame]:
         """Write each frame to `directory` under a temporary name, renamed once complete."""
         sink = FileFrameSink(directory, name)
         try:
-            self.stream_frames(study_uid, series_uid, instance_uid, frames, sink)
+            self.stream_frames(study_uid, series_uid, instance_uid, frames, sink, accept=accept)
         finally:
             sink.discard_partial()
         return sink.saved
@@ -529,6 +546,14 @@ def _is_orthanc_rest_error(error: RequestRejected) -> bool:
 def _announces_truncation(warning: str) -> bool:
     lowered = warning.lower()
     return any(word in lowered for word in ("additional", "truncat", "limit", "more results"))
+
+
+def dataset_from_dicom_json(obj: dict[str, Any]) -> Dataset:
+    """A pydicom Dataset from one DICOM JSON object; bulk data (pixels) stays out."""
+    try:
+        return Dataset.from_json(obj, bulk_data_uri_handler=lambda *_: b"")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise MalformedResponse(f"the metadata is not valid DICOM JSON ({exc})") from exc
 
 
 def parse_dicom_json(response: requests.Response, url: str) -> list[dict[str, Any]]:

@@ -15,9 +15,39 @@ from sqlmodel import Session, create_engine
 
 from pacsbridge.core.home import database_url
 from pacsbridge.core.store._models import Integration, utcnow
+from pacsbridge.core.store._pulled import Instance, InstanceMetadata, Series, Study
 from pacsbridge.core.store._schema import migrate
+from pacsbridge.core.store._sync import (
+    DeadLetter,
+    HealthCheck,
+    RequestStatus,
+    RunStatus,
+    SyncError,
+    SyncLock,
+    SyncRequest,
+    SyncRun,
+    SyncScope,
+)
 
-__all__ = ["Integration", "engine", "session", "utcnow"]
+__all__ = [
+    "DeadLetter",
+    "HealthCheck",
+    "Instance",
+    "InstanceMetadata",
+    "Integration",
+    "RequestStatus",
+    "RunStatus",
+    "Series",
+    "Study",
+    "SyncError",
+    "SyncLock",
+    "SyncRequest",
+    "SyncRun",
+    "SyncScope",
+    "engine",
+    "session",
+    "utcnow",
+]
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

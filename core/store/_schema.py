@@ -14,6 +14,15 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
 from pacsbridge.core.store._models import Integration
+from pacsbridge.core.store._pulled import Instance, InstanceMetadata, Series, Study
+from pacsbridge.core.store._sync import (
+    DeadLetter,
+    HealthCheck,
+    SyncError,
+    SyncLock,
+    SyncRequest,
+    SyncRun,
+)
 
 Step = Callable[[Connection], None]
 
@@ -38,6 +47,9 @@ def add_column(table: str, column: str, ddl_type: str) -> Step:
 
 STEPS: list[Step] = [
     create_tables(Integration),
+    create_tables(Study, Series, Instance, InstanceMetadata),
+    create_tables(SyncRun, SyncError, DeadLetter, SyncRequest, SyncLock, HealthCheck),
+    add_column("integration", "lookback_days", "INTEGER NOT NULL DEFAULT 3"),
 ]
 
 

@@ -1,0 +1,42 @@
+"""Where pulled frames and thumbnails live under `$PACSBRIDGE_HOME/files`.
+
+One folder per instance, named by UIDs (checked against the UID grammar before they get
+here, so they cannot climb out of the folder). Stored paths are relative to the state
+folder, which can therefore move.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pacsbridge.core.home import pacsbridge_home
+from pacsbridge.core.paths import check_uid
+
+FILES_DIR = "files"
+THUMBNAIL_NAME = "thumbnail.jpg"
+
+
+def frame_name(frame_number: int) -> str:
+    return f"frame-{frame_number:05d}"
+
+
+def instance_dir(
+    integration_id: int, study_uid: str, series_uid: str, sop_instance_uid: str
+) -> Path:
+    """The relative folder of one instance's files."""
+    return Path(
+        FILES_DIR,
+        str(integration_id),
+        check_uid(study_uid),
+        check_uid(series_uid),
+        check_uid(sop_instance_uid),
+    )
+
+
+def absolute(relative: str | Path) -> Path:
+    return pacsbridge_home() / relative
+
+
+def complete_frames(directory: Path, count: int) -> set[int]:
+    """Frame numbers whose file is already complete (a renamed file is whole, see FileFrameSink)."""
+    return {n for n in range(1, count + 1) if (directory / frame_name(n)).is_file()}

@@ -1,0 +1,85 @@
+"""Thumbnails of pulled images, decoded from the stored frame bytes.
+
+Decoding goes through pydicom's pixel handlers (native, RLE, JPEG via Pillow and pylibjpeg),
+so the thumbnail shows what the clinic stored, not a server's rendering of it.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pydicom import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import UID
+
+THUMBNAIL_SIZE = (192, 192)
+_PIXEL_MODULE = (
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "PlanarConfiguration",
+    "RedPaletteColorLookupTableDescriptor",
+    "GreenPaletteColorLookupTableDescriptor",
+    "BluePaletteColorLookupTableDescriptor",
+    "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData",
+)
+
+
+def frame_pixels(metadata: Dataset, frame: bytes, transfer_syntax: str) -> np.ndarray:
+    """One frame as an array (RGB for colour), from its stored bytes and the instance's metadata."""
+    single = Dataset()
+    for keyword in _PIXEL_MODULE:
+        if keyword in metadata:
+            setattr(single, keyword, metadata[keyword].value)
+    single.NumberOfFrames = 1
+    syntax = UID(transfer_syntax)
+    single.file_meta = Dataset()
+    single.file_meta.TransferSyntaxUID = syntax
+    single.PixelData = encapsulate([frame]) if syntax.is_compressed else frame
+    single["PixelData"].VR = "OB"
+    return single.pixel_array
+
+
+def to_8bit(pixels: np.ndarray, photometric: str) -> np.ndarray:
+    """Stretch to 0–255 for display; MONOCHROME1 is inverted (its 0 is white)."""
+    if pixels.dtype != np.uint8 or photometric == "MONOCHROME1":
+        low, high = float(pixels.min()), float(pixels.max())
+        scale = 255.0 / (high - low) if high > low else 0.0
+        pixels = ((pixels.astype(np.float32) - low) * scale).astype(np.uint8)
+    if photometric == "MONOCHROME1":
+        pixels = 255 - pixels
+    return pixels
+
+
+def write_thumbnail(
+    metadata: Dataset, frame: bytes, transfer_syntax: str, destination: Path
+) -> None:
+    """Decode one frame and write a small JPEG; raises on frames that cannot be decoded."""
+    pixels = frame_pixels(metadata, frame, transfer_syntax)
+    photometric = str(metadata.get("PhotometricInterpretation", "MONOCHROME2"))
+    image = Image.fromarray(to_8bit(pixels, photometric))
+    image.thumbnail(THUMBNAIL_SIZE)
+    partial = destination.with_name(destination.name + ".partial")
+    image.convert("RGB" if image.mode not in {"L", "RGB"} else image.mode).save(
+        partial, "JPEG", quality=80
+    )
+    partial.replace(destination)
+
+
+def write_thumbnail_bytes(image_bytes: bytes, destination: Path) -> None:
+    """A thumbnail from an already rendered image (the server's /rendered fallback)."""
+    with Image.open(io.BytesIO(image_bytes)) as image:
+        image.thumbnail(THUMBNAIL_SIZE)
+        partial = destination.with_name(destination.name + ".partial")
+        image.convert("RGB").save(partial, "JPEG", quality=80)
+    partial.replace(destination)

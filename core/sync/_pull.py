@@ -1,0 +1,154 @@
+"""Pulling one instance: metadata, every frame as stored, a thumbnail. Runs in pool threads.
+
+Only HTTP and files happen here; the store is written by the sync's main thread. Frames that
+are already complete on disk (from a run that was killed) are not fetched again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from pacsbridge.core import files
+from pacsbridge.core.dicomweb import (
+    DicomwebClient,
+    NotAcceptable,
+    PacsError,
+    RetryPolicy,
+    ServerError,
+)
+from pacsbridge.core.dicomweb import _json as dj
+from pacsbridge.core.dicomweb._client import dataset_from_dicom_json
+from pacsbridge.core.images import write_thumbnail, write_thumbnail_bytes
+from pacsbridge.core.integration import IntegrationSettings
+from pacsbridge.core.presets import DECODED_FRAMES_ACCEPT
+from pacsbridge.core.sync._record import PulledInstance
+
+log = logging.getLogger(__name__)
+
+SR_CLASS_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
+# Frame numbers per request: a 60-frame cine loop is one request (Orthanc re-reads the whole
+# file for every request), while the URL stays far below common 8 KB limits.
+FRAMES_PER_REQUEST = 500
+TRANSFER_SYNTAX_FILE = "transfer-syntax"
+
+
+def has_frames(metadata: dict[str, Any]) -> bool:
+    """Images have Rows; SR, PDF and other documents have none (and frames would be a 500)."""
+    sop_class = dj.text(metadata, dj.SOP_CLASS_UID) or ""
+    return not sop_class.startswith(SR_CLASS_PREFIX) and bool(dj.integer(metadata, dj.ROWS))
+
+
+class InstancePuller:
+    """Fetches instances of one integration; one HTTP session per pool thread."""
+
+    def __init__(
+        self,
+        settings: IntegrationSettings,
+        secret: str | None,
+        integration_id: int,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.secret = secret
+        self.integration_id = integration_id
+        self.retry = retry
+        self._local = threading.local()
+        self._clients: list[DicomwebClient] = []
+        self._lock = threading.Lock()
+
+    def client(self) -> DicomwebClient:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = DicomwebClient(self.settings, self.secret, retry=self.retry)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
+
+    def pull(self, study_uid: str, series_uid: str, sop_instance_uid: str) -> PulledInstance:
+        client = self.client()
+        sent_before = client.requests_sent
+        metadata = client.instance_metadata_json(study_uid, series_uid, sop_instance_uid)
+        pulled = PulledInstance(
+            study_uid=study_uid,
+            series_uid=series_uid,
+            sop_instance_uid=sop_instance_uid,
+            metadata=metadata,
+            number_of_frames=None,
+            transfer_syntax=None,
+            frames_bytes=0,
+            frames_fetched=0,
+            files_path=None,
+            thumbnail_path=None,
+            requests=0,
+        )
+        if has_frames(metadata):
+            self._pull_frames(client, pulled)
+        pulled.requests = client.requests_sent - sent_before
+        return pulled
+
+    def _pull_frames(self, client: DicomwebClient, pulled: PulledInstance) -> None:
+        count = dj.integer(pulled.metadata, dj.NUMBER_OF_FRAMES) or 1
+        relative = files.instance_dir(
+            self.integration_id, pulled.study_uid, pulled.series_uid, pulled.sop_instance_uid
+        )
+        directory = files.absolute(relative)
+        missing = sorted(set(range(1, count + 1)) - files.complete_frames(directory, count))
+        uids = (pulled.study_uid, pulled.series_uid, pulled.sop_instance_uid)
+        syntax_file = directory / TRANSFER_SYNTAX_FILE
+        for start in range(0, len(missing), FRAMES_PER_REQUEST):
+            batch = missing[start : start + FRAMES_PER_REQUEST]
+            try:
+                saved = client.save_frames(*uids, batch, directory, name=files.frame_name)
+            except (ServerError, NotAcceptable):
+                # The server cannot send this file's stored bytes: take its decoded pixels.
+                saved = client.save_frames(
+                    *uids, batch, directory, name=files.frame_name, accept=DECODED_FRAMES_ACCEPT
+                )
+            pulled.frames_fetched += len(saved)
+            if saved and saved[0].transfer_syntax:
+                syntax_file.write_text(saved[0].transfer_syntax)
+        pulled.number_of_frames = count
+        pulled.transfer_syntax = syntax_file.read_text().strip() if syntax_file.exists() else None
+        pulled.frames_bytes = sum(
+            (directory / files.frame_name(n)).stat().st_size for n in range(1, count + 1)
+        )
+        pulled.files_path = str(relative)
+        thumbnail = directory / files.THUMBNAIL_NAME
+        if thumbnail.exists() or self._make_thumbnail(client, pulled, directory, thumbnail):
+            pulled.thumbnail_path = str(relative / files.THUMBNAIL_NAME)
+
+    def _make_thumbnail(
+        self, client: DicomwebClient, pulled: PulledInstance, directory: Path, thumbnail: Path
+    ) -> bool:
+        first = (directory / files.frame_name(1)).read_bytes()
+        try:
+            dataset = dataset_from_dicom_json(pulled.metadata)
+            write_thumbnail(
+                dataset, first, pulled.transfer_syntax or "1.2.840.10008.1.2.1", thumbnail
+            )
+            return True
+        except Exception as exc:
+            log.info(
+                "decoding %s locally failed (%s); asking the PACS to render it",
+                pulled.sop_instance_uid,
+                exc,
+            )
+        try:
+            rendered = client.rendered_frame(
+                pulled.study_uid, pulled.series_uid, pulled.sop_instance_uid, 1
+            )
+            write_thumbnail_bytes(rendered, thumbnail)
+            return True
+        except (PacsError, OSError, ValueError) as exc:
+            log.warning("no thumbnail for %s: %s", pulled.sop_instance_uid, exc)
+            return False

@@ -1,0 +1,351 @@
+"""One sync run: find the studies in scope, walk what changed, pull what is missing.
+
+Incremental by default: a scheduled run searches StudyDate from the last successful run
+minus the integration's lookback, and re-checks a batch of known studies by UID; a study
+whose instance count (NumberOfStudyRelatedInstances) equals what is stored costs no further
+request. Idempotent and resumable: an instance is stored once it is complete, and is never
+fetched again; a killed run leaves only complete files and rows behind.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from pacsbridge.core.dicomweb import DateRange, DicomwebClient, PacsError, RetryPolicy
+from pacsbridge.core.dicomweb import _json as dj
+from pacsbridge.core.errors import PacsbridgeError
+from pacsbridge.core.integrations import get_integration, integration_secret, settings_of
+from pacsbridge.core.store import RunStatus, Series, SyncRun, SyncScope
+from pacsbridge.core.sync import _record as record
+from pacsbridge.core.sync._owners import new_owner
+from pacsbridge.core.sync._pull import InstancePuller
+
+STUDY_FIELDS = (
+    dj.STUDY_DESCRIPTION,
+    dj.NUMBER_OF_STUDY_RELATED_SERIES,
+    dj.NUMBER_OF_STUDY_RELATED_INSTANCES,
+)
+SERIES_FIELDS = (dj.SERIES_DESCRIPTION, dj.NUMBER_OF_SERIES_RELATED_INSTANCES)
+INSTANCE_FIELDS = (dj.NUMBER_OF_FRAMES,)
+# Known studies re-checked per scheduled run, by UID list, so a series added to an old study
+# is found; the least recently checked go first.
+RECONCILE_PER_RUN = 200
+UIDS_PER_QUERY = 50  # 50 UIDs of ≤ 64 characters keep the URL near 3 KB
+FULL_PULL_WINDOW_YEARS = 5
+FIRST_WINDOWED_YEAR = 2000
+PROGRESS_INTERVAL_S = 0.5
+
+
+class SyncBusy(PacsbridgeError):
+    """Another process is syncing this integration right now."""
+
+    default_hint = (
+        "Wait for it to finish (see `pacsbridge runs NAME`); it will pick up the same changes."
+    )
+
+
+class SyncStopped(Exception):
+    """The worker was asked to stop (SIGTERM) in the middle of a run."""
+
+
+@dataclass(frozen=True)
+class SyncOrder:
+    """What to sync and why."""
+
+    scope: SyncScope = SyncScope.INTEGRATION
+    value: str | None = None
+    full: bool = False
+    trigger: str = "cli"
+    requested_by: str | None = None
+
+
+@dataclass
+class SyncOutcome:
+    run: SyncRun
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.run.status == RunStatus.SUCCESS
+
+    def to_json(self) -> dict[str, Any]:
+        run = self.run
+        return {
+            "ok": self.ok,
+            "run_id": run.id,
+            "status": run.status.value,
+            "studies": run.studies,
+            "series": run.series,
+            "instances": run.instances_pulled,
+            "instances_found": run.instances_found,
+            "frames": run.frames,
+            "measurements": 0,
+            "requests": run.requests,
+            "bytes": run.bytes,
+            "errors": self.errors,
+            "message": run.message,
+        }
+
+
+def full_pull_windows(today: date) -> list[DateRange]:
+    """StudyDate windows covering all time: never one unfiltered search (servers refuse or cap it).
+
+    The open start also catches studies without a StudyDate on Orthanc, which matches an empty
+    date against open-start ranges only.
+    """
+    windows = [DateRange(end=date(FIRST_WINDOWED_YEAR - 1, 12, 31))]
+    year = FIRST_WINDOWED_YEAR
+    while year <= today.year:
+        last = min(year + FULL_PULL_WINDOW_YEARS - 1, today.year)
+        windows.append(DateRange(start=date(year, 1, 1), end=date(last, 12, 31)))
+        year = last + 1
+    windows.append(DateRange(start=date(today.year + 1, 1, 1)))
+    return windows
+
+
+class _Run:
+    """The state of one run; `execute` does the work in order."""
+
+    def __init__(
+        self,
+        name: str,
+        order: SyncOrder,
+        *,
+        owner: str,
+        progress: Callable[[SyncRun], None] | None,
+        stop: threading.Event | None,
+        retry: RetryPolicy | None,
+    ) -> None:
+        self.record_ = get_integration(name)
+        self.settings = settings_of(self.record_)
+        self.secret = integration_secret(self.record_)
+        self.integration_id = self.record_.id
+        assert self.integration_id is not None
+        self.order = order
+        self.owner = owner
+        self.progress = progress
+        self.stop = stop or threading.Event()
+        self.retry = retry
+        self.run = SyncRun(
+            integration_id=self.integration_id,
+            trigger=order.trigger,
+            requested_by=order.requested_by,
+            scope=order.scope,
+            scope_value=order.value,
+            full=order.full,
+            owner=owner,
+        )
+        self.errors: list[dict[str, Any]] = []
+        self._last_saved = 0.0
+
+    # --- bookkeeping --------------------------------------------------------------------------
+
+    def _fail_item(self, item: str, uid: str | None, error: Exception, **uids: str | None) -> None:
+        record.record_failure(self.run, item=item, uid=uid, error=error, **uids)
+        self.run.errors += 1
+        self.errors.append(
+            {"item": item, "uid": uid, "error": str(error), "hint": getattr(error, "hint", None)}
+        )
+
+    def _tick(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_saved >= PROGRESS_INTERVAL_S:
+            record.save_progress(self.run, self.owner)
+            self._last_saved = now
+        if self.progress:
+            self.progress(self.run)
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise SyncStopped
+
+    # --- discovery ----------------------------------------------------------------------------
+
+    def _studies(self, client: DicomwebClient) -> list[dict[str, Any]]:
+        order = self.order
+        if order.scope is SyncScope.STUDY:
+            return client.search_studies(study_uid=order.value, includefields=STUDY_FIELDS).matches
+        if order.scope is SyncScope.PATIENT:
+            return client.search_studies(patient_id=order.value, includefields=STUDY_FIELDS).matches
+        last = None if order.full else record.last_successful_run(self.integration_id)
+        if last is None:
+            windows = full_pull_windows(date.today())
+        else:
+            start = last.started_at.date() - timedelta(days=self.settings.lookback_days)
+            windows = [DateRange(start=start)]
+            self.run.window_start = start.isoformat()
+        found: dict[str, dict[str, Any]] = {}
+        for window in windows:
+            self._check_stop()
+            for match in client.search_studies(
+                study_date=window, includefields=STUDY_FIELDS
+            ).matches:
+                found.setdefault(dj.text(match, dj.STUDY_INSTANCE_UID) or "", match)
+        if last is not None:
+            known = record.studies_to_reconcile(self.integration_id, set(found), RECONCILE_PER_RUN)
+            for start in range(0, len(known), UIDS_PER_QUERY):
+                chunk = known[start : start + UIDS_PER_QUERY]
+                for match in client.search_studies(
+                    study_uids=chunk, includefields=STUDY_FIELDS
+                ).matches:
+                    found.setdefault(dj.text(match, dj.STUDY_INSTANCE_UID) or "", match)
+        return list(found.values())
+
+    def _plan(
+        self, client: DicomwebClient, matches: list[dict[str, Any]]
+    ) -> list[tuple[Series, str]]:
+        """Instances to pull, walking only the studies whose count differs from the store."""
+        pulled = record.pulled_counts(self.integration_id)
+        dead = record.dead_uids(self.integration_id)
+        dead_per_study: dict[str | None, int] = {}
+        for study_uid in dead.values():
+            dead_per_study[study_uid] = dead_per_study.get(study_uid, 0) + 1
+        work: list[tuple[Series, str]] = []
+        for match in matches:
+            self._check_stop()
+            study = record.upsert_study(self.integration_id, match)
+            self.run.studies += 1
+            have = pulled.get(study.study_uid, 0) + dead_per_study.get(study.study_uid, 0)
+            remote = study.remote_instance_count
+            if not self.order.full and remote is not None and have >= remote:
+                continue
+            try:
+                work += self._walk_study(client, study, dead)
+            except PacsError as exc:
+                self._fail_item("study", study.study_uid, exc, study_uid=study.study_uid)
+            self._tick()
+        return work
+
+    def _walk_study(
+        self, client: DicomwebClient, study: Any, dead: dict[str, str | None]
+    ) -> list[tuple[Series, str]]:
+        known = record.pulled_instance_uids(self.integration_id, study.study_uid)
+        work = []
+        series_matches = client.search_series(study.study_uid, includefields=SERIES_FIELDS).matches
+        for series_match in series_matches:
+            series = record.upsert_series(self.integration_id, study, series_match)
+            self.run.series += 1
+            instances = client.search_instances(
+                study.study_uid, series.series_uid, includefields=INSTANCE_FIELDS
+            ).matches
+            self.run.instances_found += len(instances)
+            for instance in instances:
+                uid = dj.text(instance, dj.SOP_INSTANCE_UID) or ""
+                if uid not in known and uid not in dead:
+                    work.append((series, uid))
+        record.mark_study_pulled(study)
+        return work
+
+    # --- pulling ------------------------------------------------------------------------------
+
+    def _pull(self, work: list[tuple[Series, str]]) -> None:
+        self.run.progress_total = len(work)
+        self._tick(force=True)
+        puller = InstancePuller(self.settings, self.secret, self.integration_id, retry=self.retry)
+        pool = ThreadPoolExecutor(
+            max_workers=self.settings.max_concurrent_requests, thread_name_prefix="pull"
+        )
+        pending: dict[Future[Any], tuple[Series, str]] = {}
+        queue = list(reversed(work))
+        try:
+            while queue or pending:
+                # Keep the pool just full, so a stop request leaves little in flight.
+                while (
+                    queue
+                    and len(pending) < self.settings.max_concurrent_requests * 2
+                    and not self.stop.is_set()
+                ):
+                    series, uid = queue.pop()
+                    pending[pool.submit(puller.pull, series.study_uid, series.series_uid, uid)] = (
+                        series,
+                        uid,
+                    )
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    series, uid = pending.pop(future)
+                    self._store(future, series, uid)
+                self._tick()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            puller.close()
+        self._check_stop()
+
+    def _store(self, future: Future[Any], series: Series, uid: str) -> None:
+        self.run.progress_done += 1
+        try:
+            pulled = future.result()
+        except (PacsError, PacsbridgeError, OSError) as exc:
+            self._fail_item(
+                "instance", uid, exc, study_uid=series.study_uid, series_uid=series.series_uid
+            )
+            return
+        self.run.requests += pulled.requests
+        if record.store_instance(self.integration_id, series, pulled):
+            self.run.instances_pulled += 1
+            self.run.frames += pulled.frames_fetched
+            self.run.bytes += pulled.frames_bytes + len(str(pulled.metadata))
+
+    # --- the whole run ------------------------------------------------------------------------
+
+    def execute(self) -> SyncOutcome:
+        record.close_abandoned_runs(self.integration_id)
+        if not record.acquire_lock(self.integration_id, self.owner):
+            holder = record.lock_holder(self.integration_id)
+            raise SyncBusy(f"integration {self.record_.name!r} is being synced by {holder}")
+        record.start_run(self.run)
+        try:
+            with DicomwebClient(self.settings, self.secret, retry=self.retry) as client:
+                try:
+                    matches = self._studies(client)
+                    work = self._plan(client, matches)
+                finally:
+                    self.run.requests += client.requests_sent
+            self._pull(work)
+        except SyncStopped:
+            record.finish_run(
+                self.run, RunStatus.INTERRUPTED, "stopped before the end; the next run continues"
+            )
+        except (PacsError, PacsbridgeError) as exc:
+            self._fail_item("run", None, exc)
+            record.finish_run(self.run, RunStatus.FAILED, exc.describe())
+        except BaseException:
+            record.finish_run(self.run, RunStatus.FAILED, "internal error; see the log")
+            raise
+        else:
+            status = RunStatus.PARTIAL if self.run.errors else RunStatus.SUCCESS
+            message = f"{self.run.errors} items failed; see the errors" if self.run.errors else None
+            record.finish_run(self.run, status, message)
+        finally:
+            record.release_lock(self.integration_id, self.owner)
+        if self.progress:
+            self.progress(self.run)
+        return SyncOutcome(self.run, self.errors)
+
+
+def run_sync(
+    name: str,
+    order: SyncOrder | None = None,
+    *,
+    owner: str | None = None,
+    progress: Callable[[SyncRun], None] | None = None,
+    stop: threading.Event | None = None,
+    retry: RetryPolicy | None = None,
+) -> SyncOutcome:
+    """Sync integration `name`; raises SyncBusy when another process is syncing it."""
+    run = _Run(
+        name,
+        order or SyncOrder(),
+        owner=owner or new_owner(),
+        progress=progress,
+        stop=stop,
+        retry=retry,
+    )
+    return run.execute()
