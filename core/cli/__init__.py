@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 
-from pacsbridge.core.cli import _checks, _demo, _integrations
+from pacsbridge.core.cli import _checks, _demo, _integrations, _sync
 from pacsbridge.core.errors import PacsbridgeError
 
 EXIT_FAILURE = 1
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_with_json = _JsonSubparsers(commands, json_flag)
     _integrations.register(commands_with_json)
     _checks.register(commands_with_json)
+    _sync.register(commands_with_json)
     _demo.register(commands_with_json)
     return parser
 

@@ -65,6 +65,7 @@ def demo_datasets() -> list[Dataset]:
                         series_uid=generate_uid(),
                         study_date=day,
                         series_number=3,
+                        study_description="US Transvaginal follicle monitoring",
                         rows=240,
                         columns=320,
                         frames=20,

@@ -1,5 +1,13 @@
 """Pulling clinics' data into the store: sync runs, the request queue, dead letters."""
 
+from pacsbridge.core.sync._queue import (
+    claim_next_request,
+    finish_request,
+    list_requests,
+    release_request,
+    renew_request_lease,
+    request_sync,
+)
 from pacsbridge.core.sync._record import retry_dead_letter
 from pacsbridge.core.sync._run import (
     SyncBusy,
@@ -15,7 +23,13 @@ __all__ = [
     "SyncOrder",
     "SyncOutcome",
     "SyncStopped",
+    "claim_next_request",
+    "finish_request",
     "full_pull_windows",
+    "list_requests",
+    "release_request",
+    "renew_request_lease",
+    "request_sync",
     "retry_dead_letter",
     "run_sync",
 ]
