@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 
 DEFAULT_HOME = "~/.pacsbridge"
@@ -10,7 +11,12 @@ DEFAULT_HOME = "~/.pacsbridge"
 
 def pacsbridge_home() -> Path:
     """The state folder, created on first use (mode 700: it holds the encryption key)."""
-    home = Path(os.environ.get("PACSBRIDGE_HOME") or DEFAULT_HOME).expanduser()
+    return _created(Path(os.environ.get("PACSBRIDGE_HOME") or DEFAULT_HOME).expanduser())
+
+
+@cache
+def _created(home: Path) -> Path:
+    # Once per process and path: this is called for every store session and pulled file.
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     return home
 

@@ -8,18 +8,19 @@ Reading never raises on damaged content: it yields what can be read and records 
 """
 
 from ._codes import Code, normalized_code
-from ._content import (
-    CompositeReference,
-    ContentItem,
-    ContentTree,
-    Coordinates,
-    NumericValue,
-    ParseWarning,
-    walk,
-)
+from ._content import walk
 from ._document import SrDocument
 from ._dump import dump_tree
 from ._extract import CodeMapping, extract_measurements, extract_study_measurements
+from ._items import (
+    CompositeReference,
+    ContentItem,
+    ContentTree,
+    ContentValue,
+    Coordinates,
+    NumericValue,
+    ParseWarning,
+)
 from ._json import dataset_from_json
 from ._kinds import KIND_TABLE, OTHER, KindRule
 from ._model import ExtractionResult, MeasurementRow
@@ -33,6 +34,7 @@ __all__ = [
     "CompositeReference",
     "ContentItem",
     "ContentTree",
+    "ContentValue",
     "Coordinates",
     "ExtractionResult",
     "KindRule",

@@ -74,6 +74,9 @@ def _sct(value: str, meaning: str) -> Code:
 OBGYN_ULTRASOUND_PROCEDURE_REPORT = _dcm("125000", "OB-GYN Ultrasound Procedure Report")
 US_PELVIS = _ln("24869-0", "US Pelvis")
 OBSTETRIC_US_SCAN = _sct("268445003", "Obstetric US scan")
+# BCID 12024 OB-GYN Ultrasound Report Document Title. Baseline: other titles are allowed, so a
+# report is recognised by these, never rejected for another one.
+OBGYN_REPORT_TITLES = frozenset({OBGYN_ULTRASOUND_PROCEDURE_REPORT, US_PELVIS, OBSTETRIC_US_SCAN})
 ACQUISITION_PROTOCOL = _dcm("125203", "Acquisition Protocol")
 TRANSVAGINAL = _sct("54300008", "Trans-vaginal")
 TRANSABDOMINAL = _sct("66739002", "Trans-abdominal")
@@ -114,7 +117,6 @@ LEFT = _sct("7771000", "Left")
 RIGHT = _sct("24028007", "Right")
 DERIVATION = _dcm("121401", "Derivation")
 SELECTION_STATUS = _dcm("121404", "Selection Status")
-EQUATION = _dcm("121420", "Equation")
 
 # CID 3627 Measurement Type, plus Maximum/Minimum from CID 3488 that devices send as Derivation.
 MEAN = _sct("373098007", "Mean")
@@ -149,12 +151,10 @@ RIGHT_OVARY_HEIGHT = _ln("11858-8", "Right Ovary Height")
 
 NUMBER_OF_FOLLICLES_LEFT = _ln("11879-4", "Number of follicles in left ovary")
 NUMBER_OF_FOLLICLES_RIGHT = _ln("11880-2", "Number of follicles in right ovary")
-MEASUREMENT_GROUP = _dcm("125007", "Measurement Group")
 IDENTIFIER = _dcm("125010", "Identifier")
 FOLLICLE_DIAMETER = _ln("11793-7", "Follicle Diameter")
 VOLUME = _sct("118565006", "Volume")
 # Follicle counting by size range, CID 12010 (2024); where devices will put them is not known yet.
-FOLLICLE_COUNT_GROUP = _dcm("130901", "Follicle Count Group")
 DIAMETER_RANGE_MINIMUM = _dcm("130902", "Diameter Range Minimum Value")
 DIAMETER_RANGE_MAXIMUM = _dcm("130903", "Diameter Range Maximum Value")
 VOLUME_RANGE_MINIMUM = _dcm("130904", "Volume Range Minimum Value")
@@ -168,9 +168,6 @@ TRACKING_IDENTIFIER = _dcm("112039", "Tracking Identifier")
 # --- TID 5015 Pelvis and Uterus ----------------------------------------------------------------
 # https://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_TID_5015.html
 
-UTERUS = _sct("35039007", "Uterus")
-ENDOMETRIUM = _sct("2739003", "Endometrium")
-CERVIX = _sct("71252005", "Cervix")
 UTERUS_VOLUME = _ln("33192-6", "Uterus Volume")
 UTERUS_LENGTH = _ln("11842-2", "Uterus Length")
 UTERUS_WIDTH = _ln("11865-3", "Uterus Width")
@@ -182,7 +179,6 @@ INTERNAL_OS_DISTANCE = _dcm("131530", "Internal Os Distance")
 # --- TID 5011 Early Gestation, through TID 5008 Biometry Group (CID 12009) --------------------
 # https://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_TID_5011.html
 
-BIOMETRY_GROUP = _dcm("125005", "Biometry Group")
 GESTATIONAL_SAC_DIAMETER = _ln("11850-5", "Gestational Sac Diameter")
 CROWN_RUMP_LENGTH = _ln("11957-8", "Crown Rump Length")
 YOLK_SAC_LENGTH = _ln("11816-6", "Yolk Sac length")

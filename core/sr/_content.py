@@ -12,14 +12,22 @@ https://dicom.nema.org/medical/dicom/current/output/chtml/part03/sect_C.17.3.htm
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 
 from ._codes import Code, normalized_code
+from ._items import (
+    CompositeReference,
+    ContentItem,
+    ContentTree,
+    Coordinates,
+    NumericValue,
+    ParseWarning,
+)
 
 # Bounds that no real report comes near (fertility SRs are about 5 levels and 200 items deep);
 # they keep a damaged or hostile document from costing unbounded time or memory.
@@ -111,101 +119,6 @@ _COMPOSITE_VALUE_TYPES = frozenset({"IMAGE", "COMPOSITE", "WAVEFORM"})
 _COORDINATE_VALUE_TYPES = frozenset({"SCOORD", "SCOORD3D", "TCOORD"})
 
 
-@dataclass(frozen=True, slots=True)
-class ParseWarning:
-    """Something in the document that could not be read as the standard says."""
-
-    position: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.position}: {self.message}"
-
-
-@dataclass(frozen=True, slots=True)
-class NumericValue:
-    """The value of a NUM item: a number with its unit, or a qualifier saying why there is none."""
-
-    value: float | None
-    unit: Code | None
-    qualifier: Code | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CompositeReference:
-    """The value of an IMAGE, COMPOSITE or WAVEFORM item: the instance it points at."""
-
-    sop_class_uid: str
-    sop_instance_uid: str
-    frames: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Coordinates:
-    """The value of a SCOORD, SCOORD3D or TCOORD item, summarised: calipers carry no result."""
-
-    graphic_type: str
-    count: int
-
-
-ContentValue = str | Code | NumericValue | CompositeReference | Coordinates | None
-
-
-@dataclass(slots=True, eq=False)
-class ContentItem:
-    """One node of the content tree.
-
-    `position` is the item's place as PS3.3 numbers it for Referenced Content Item Identifier:
-    the root is (1,), its second child (1, 2). A by-reference item has an empty value type, no
-    concept and `reference` set to the position it points at.
-    """
-
-    position: tuple[int, ...]
-    relationship: str
-    value_type: str
-    concept: Code | None
-    value: ContentValue = None
-    children: list[ContentItem] = field(default_factory=list)
-    reference: tuple[int, ...] | None = None
-
-    @property
-    def label(self) -> str:
-        """The position written as in the standard, e.g. "1.5.2"."""
-        return ".".join(map(str, self.position))
-
-    def child_value(self, concept: Code) -> ContentValue:
-        """The value of the first child by value with this concept name, or None."""
-        for child in self.children:
-            if child.concept == concept:
-                return child.value
-        return None
-
-    def iter(self) -> Iterator[ContentItem]:
-        """This item and all items below it by value, depth first, in document order."""
-        stack = [self]
-        while stack:
-            item = stack.pop()
-            yield item
-            stack.extend(reversed(item.children))
-
-
-@dataclass(slots=True)
-class ContentTree:
-    """The content of one SR document, with the warnings raised while reading it."""
-
-    root: ContentItem
-    warnings: list[ParseWarning]
-    _by_position: dict[tuple[int, ...], ContentItem] = field(default_factory=dict, repr=False)
-
-    def resolve(self, item: ContentItem) -> ContentItem | None:
-        """The item a by-reference item points at, or None when it points nowhere."""
-        if item.reference is None:
-            return None
-        if not self._by_position:
-            self._by_position = {node.position: node for node in self.root.iter()}
-        return self._by_position.get(item.reference)
-
-
 def walk(dataset: Dataset) -> ContentTree:
     """Read the content tree of an SR document (a Part-10 file or converted DICOM JSON)."""
     reader = _Reader()
@@ -290,7 +203,8 @@ class _Reader:
         """
         values: dict[int, Any] = {}
         for element in dataset.values():
-            tag = element.tag
+            # A plain int: pydicom's BaseTag compares in Python, slowly, in every set lookup.
+            tag = element.tag.real
             if tag not in wanted:
                 continue
             try:
@@ -302,14 +216,21 @@ class _Reader:
         return values
 
     def first_item(self, sequence: Any, position: tuple[int, ...], what: str) -> Dataset | None:
-        if sequence is None or (_is_list(sequence) and not sequence):
+        if sequence is None:
             return None
-        if not _is_list(sequence) or not isinstance(sequence[0], Dataset):
+        if not _is_list(sequence):
             self.warn(position, f"{what} is not a sequence of items")
             return None
-        if len(sequence) > 1:
-            self.warn(position, f"{what} has {len(sequence)} items; the first was used")
-        return sequence[0]
+        count = len(sequence)
+        if count == 0:
+            return None
+        if count > 1:
+            self.warn(position, f"{what} has {count} items; the first was used")
+        first = sequence[0]
+        if not isinstance(first, Dataset):
+            self.warn(position, f"{what} is not a sequence of items")
+            return None
+        return first
 
     def code(self, sequence: Any, position: tuple[int, ...], what: str) -> Code | None:
         dataset = self.first_item(sequence, position, what)
@@ -399,9 +320,13 @@ class _Reader:
         return target
 
 
+# Exact types: pydicom's list types are ABCs, and isinstance() on them is slow at this volume.
+_LIST_TYPES = frozenset({list, tuple, Sequence, MultiValue})
+
+
 def _is_list(value: Any) -> bool:
     """Whether a value is a sequence or a multi-valued element, as opposed to one string."""
-    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+    return type(value) in _LIST_TYPES
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -412,6 +337,8 @@ def _as_list(value: Any) -> list[Any]:
 
 def _text(value: Any) -> str:
     """A single string from a value that JSON or a device may give as a list, bytes or None."""
+    if type(value) is str:
+        return value.strip()
     if value is None:
         return ""
     if _is_list(value):

@@ -12,17 +12,20 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-from ._codes import Code
-from ._content import ContentItem, ParseWarning
+from . import _codes as c
+from ._items import ContentItem, ParseWarning
 
-# SR Storage SOP classes (PS3.4 B.5) that carry a content tree this package reads.
-SR_SOP_CLASSES = {
-    "1.2.840.10008.5.1.4.1.1.88.11": "Basic Text SR",
-    "1.2.840.10008.5.1.4.1.1.88.22": "Enhanced SR",
-    "1.2.840.10008.5.1.4.1.1.88.33": "Comprehensive SR",
-    "1.2.840.10008.5.1.4.1.1.88.34": "Comprehensive 3D SR",
-    "1.2.840.10008.5.1.4.1.1.88.35": "Extensible SR",
-}
+# SR Storage SOP classes (PS3.4 B.5): Basic Text, Enhanced, Comprehensive, Comprehensive 3D and
+# Extensible SR. Canon sends Enhanced SR; most devices Comprehensive.
+SR_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.88.11",
+        "1.2.840.10008.5.1.4.1.1.88.22",
+        "1.2.840.10008.5.1.4.1.1.88.33",
+        "1.2.840.10008.5.1.4.1.1.88.34",
+        "1.2.840.10008.5.1.4.1.1.88.35",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +42,18 @@ class SrDocument:
     series_uid: str
     sop_instance_uid: str
     sop_class_uid: str
-    title: Code | None
+    title: c.Code | None
     template_id: str
     completion_flag: str
     verification_flag: str
     predecessor_uids: tuple[str, ...]
+    # TID 5000 row 2b: "transvaginal" / "transabdominal" (the code meaning for other values).
+    acquisition_protocol: str | None
+
+    @property
+    def is_obgyn_report(self) -> bool:
+        """Whether the title is one of TID 5000's (devices often omit the template identifier)."""
+        return self.title in c.OBGYN_REPORT_TITLES
 
 
 def read_document(dataset: Dataset, root: ContentItem) -> tuple[SrDocument, list[ParseWarning]]:
@@ -89,5 +99,17 @@ def read_document(dataset: Dataset, root: ContentItem) -> tuple[SrDocument, list
         completion_flag=text("CompletionFlag"),
         verification_flag=text("VerificationFlag"),
         predecessor_uids=predecessors,
+        acquisition_protocol=_acquisition_protocol(root),
     )
     return document, warnings
+
+
+_PROTOCOLS = {c.TRANSVAGINAL: "transvaginal", c.TRANSABDOMINAL: "transabdominal"}
+
+
+def _acquisition_protocol(root: ContentItem) -> str | None:
+    # Follicle counts and endometrium are read differently from a transabdominal scan.
+    protocol = root.child_value(c.ACQUISITION_PROTOCOL)
+    if not isinstance(protocol, c.Code):
+        return None
+    return _PROTOCOLS.get(protocol) or protocol.meaning or protocol.value

@@ -11,18 +11,20 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
 from ._codes import Code
-from ._content import (
+from ._content import walk
+from ._document import read_document
+from ._items import (
     CompositeReference,
     ContentItem,
     ContentTree,
     ContentValue,
     Coordinates,
     NumericValue,
-    walk,
 )
-from ._document import read_document
 
 _TEXT_WIDTH = 80
+# One line per item, whatever line breaks a device put in a meaning, a text or a UID.
+_LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
 
 
 def dump_tree(source: Dataset | ContentTree) -> str:
@@ -44,7 +46,7 @@ def dump_tree(source: Dataset | ContentTree) -> str:
     for item, depth in _with_depth(tree.root):
         lines.append(f"{item.label:<{width}}  {'  ' * depth}{_describe(item, tree)}")
     lines.extend(f"warning {warning}" for warning in warnings)
-    return "\n".join(lines) + "\n"
+    return "\n".join(line.translate(_LINE_BREAKS) for line in lines) + "\n"
 
 
 def _with_depth(root: ContentItem) -> list[tuple[ContentItem, int]]:

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from pydicom.dataset import Dataset
 
 from . import _codes as c
-from ._content import ContentItem, NumericValue, ParseWarning, walk
+from ._content import walk
 from ._document import SrDocument, read_document
+from ._items import ContentItem, NumericValue, ParseWarning
 from ._kinds import MEAN_COMPUTED_WHEN_UNMARKED, OTHER, STORED_UNIT, kind_rule
 from ._model import ExtractionResult, MeasurementRow
 from ._tid300 import choose_reported, derivation_of, laterality_of, selection_of
@@ -96,11 +97,12 @@ class _Extraction:
         rule = None if mapped else kind_rule(concept, context.section)
         if mapped:
             kind, mapped_unit = mapped
-            stored_unit = STORED_UNIT.get(kind, mapped_unit)
             if sent_unit is None or (numeric.unit and numeric.unit.scheme != "UCUM"):
                 sent_unit = mapped_unit
             elif sent_unit != mapped_unit:
                 self.warn(item, f"sent in {sent_unit!r}, mapped as {mapped_unit!r}: sent unit used")
+            # A kind of the integration's own is stored as sent; a known kind in its own unit.
+            stored_unit = STORED_UNIT.get(kind, sent_unit)
         elif rule:
             kind, stored_unit, side = rule.kind, rule.unit, rule.laterality
         value, unit = self.normalized(item, kind, numeric.value, sent_unit, stored_unit)

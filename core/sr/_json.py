@@ -16,7 +16,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-from ._content import ParseWarning
+from ._items import ParseWarning
 
 _FLOAT_VRS = frozenset({"DS", "FD", "FL"})
 _INTEGER_VRS = frozenset({"IS", "SL", "SS", "UL", "US", "SV", "UV"})
@@ -66,8 +66,10 @@ def _repaired_element(
         values = [values]
     vr = element["vr"]
     if vr == "SQ":
+        # Items numbered from 1, as content item positions are.
         values = [
-            _repaired_dataset(item, f"{path}[{n}]", warnings) for n, item in enumerate(values)
+            _repaired_dataset(item, f"{path}[{n}]", warnings)
+            for n, item in enumerate(values, start=1)
         ]
     elif vr in _FLOAT_VRS or vr in _INTEGER_VRS:
         values = [_number(value, vr, path, warnings) for value in values]

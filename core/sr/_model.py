@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._content import ParseWarning
 from ._document import SrDocument
+from ._items import ParseWarning
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MeasurementRow:
     """One measured value of one SR, in pacsbridge's units, with everything needed to read it.
 
@@ -42,7 +42,7 @@ class MeasurementRow:
     computed: bool = False
     # Why the value is missing (CID 42, e.g. "Measurement not attempted"), when it is.
     qualifier: str | None = None
-    # The unit as the device sent it, when pacsbridge converted the value from it.
+    # The unit as the device sent it (or as the code mapping says), before conversion.
     source_unit: str | None = None
     # Where the side came from: "concept", "modifier", "container" or "label".
     laterality_source: str | None = None

@@ -15,7 +15,7 @@ from dataclasses import replace
 from statistics import fmean
 
 from . import _codes as c
-from ._content import ContentItem
+from ._items import ContentItem
 from ._model import MeasurementRow
 
 SIDES: dict[c.Code, str] = {c.LEFT: "left", c.RIGHT: "right"}
@@ -65,7 +65,8 @@ def _named(value: object, names: dict[c.Code, str]) -> str | None:
 def choose_reported(
     rows: list[MeasurementRow], mean_computed_kinds: frozenset[str]
 ) -> list[MeasurementRow]:
-    """The rows with the value to read of each measurement marked `reported`.
+    """Mark, in place, the value to read of each measurement as `reported`; return the rows
+    with the computed means appended.
 
     A measurement is the set of rows with the same concept in the same place (context path,
     side, fetus). The value to read is the one marked by Selection Status, else the one with
@@ -89,26 +90,27 @@ def choose_reported(
     for members in measurements.values():
         by_selection = [i for i in members if rows[i].selection]
         by_mean = [i for i in members if rows[i].derivation == "mean"]
+        # A maximum or an estimate next to the measured values is not one to average.
+        measured = [i for i in members if rows[i].derivation in (None, "measured")]
         if by_selection:
             chosen[by_selection[-1]] = "selection_status"
         elif by_mean:
             chosen[by_mean[-1]] = "mean"
         elif len(members) == 1:
             chosen[members[0]] = "only_value"
-        elif rows[members[0]].kind in mean_computed_kinds and _same_unit(rows, members):
-            computed.append(_mean_row(rows, members))
+        elif (
+            rows[members[0]].kind in mean_computed_kinds
+            and len(measured) > 1
+            and len({rows[i].unit for i in measured}) == 1
+        ):
+            computed.append(_mean_row(rows, measured))
         else:
             chosen[members[-1]] = "last_value"
 
-    marked = [
-        replace(row, reported=True, reported_by=chosen[i]) if i in chosen else row
-        for i, row in enumerate(rows)
-    ]
-    return marked + computed
-
-
-def _same_unit(rows: list[MeasurementRow], members: list[int]) -> bool:
-    return len({rows[i].unit for i in members}) == 1
+    for index, reason in chosen.items():
+        rows[index].reported = True
+        rows[index].reported_by = reason
+    return rows + computed
 
 
 def _mean_row(rows: list[MeasurementRow], members: list[int]) -> MeasurementRow:

@@ -10,11 +10,11 @@ https://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_TID_5000.h
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 from . import _codes as c
-from ._content import ContentItem
+from ._items import ContentItem
 from ._tid300 import laterality_of
 
 
@@ -63,10 +63,8 @@ FINDINGS_SECTION_BY_SITE: dict[c.Code, Section] = {
     c.PELVIC_VASCULAR_STRUCTURE: Section.PELVIC_VASCULAR,
 }
 
-# Report titles of BCID 12024; other titles are allowed, so this only describes the document.
-OBGYN_REPORT_TITLES = frozenset(
-    {c.OBGYN_ULTRASOUND_PROCEDURE_REPORT, c.US_PELVIS, c.OBSTETRIC_US_SCAN}
-)
+# Philips labels user-defined measurements "Rt ..." / "Lt ..." and may give the side nowhere else.
+_LABEL_PREFIXES = {"lt ": "left", "rt ": "right"}
 
 # Observation context naming a group (TID 5014, the 2024 follicle count group, TID 1500) or a
 # fetus (TID 1008).
@@ -104,12 +102,12 @@ class Context:
         group = None if section else _group_label(container, ordinal)
         fetus_id = _first_text(container, _FETUS_IDENTIFIERS)
 
-        qualifiers = [q for q in (site.meaning if site else None, laterality, group) if q]
+        fetus = f"fetus {fetus_id}" if fetus_id else None
+        qualifiers = [q for q in (site.meaning if site else None, laterality, group, fetus) if q]
         segment = concept.value if concept else container.value_type
         if qualifiers:
             segment += f"[{','.join(qualifiers)}]"
-        return replace(
-            self,
+        return Context(
             path=f"{self.path}/{segment}" if self.path else segment,
             section=section or self.section,
             finding_site=site or self.finding_site,
@@ -149,9 +147,6 @@ def _laterality(container: ContentItem) -> tuple[str | None, str | None]:
             if side:
                 return side, "label"
     return None, None
-
-
-_LABEL_PREFIXES = {"lt ": "left", "rt ": "right"}
 
 
 def _group_label(container: ContentItem, ordinal: int) -> str:

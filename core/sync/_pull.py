@@ -68,6 +68,11 @@ class InstancePuller:
                 self._clients.append(client)
         return client
 
+    @property
+    def requests_sent(self) -> int:
+        with self._lock:
+            return sum(client.requests_sent for client in self._clients)
+
     def close(self) -> None:
         with self._lock:
             for client in self._clients:
@@ -76,7 +81,6 @@ class InstancePuller:
 
     def pull(self, study_uid: str, series_uid: str, sop_instance_uid: str) -> PulledInstance:
         client = self.client()
-        sent_before = client.requests_sent
         metadata = client.instance_metadata_json(study_uid, series_uid, sop_instance_uid)
         pulled = PulledInstance(
             study_uid=study_uid,
@@ -89,11 +93,9 @@ class InstancePuller:
             frames_fetched=0,
             files_path=None,
             thumbnail_path=None,
-            requests=0,
         )
         if has_frames(metadata):
             self._pull_frames(client, pulled)
-        pulled.requests = client.requests_sent - sent_before
         return pulled
 
     def _pull_frames(self, client: DicomwebClient, pulled: PulledInstance) -> None:

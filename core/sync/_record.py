@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from pacsbridge.core import store
 from pacsbridge.core.dicomweb import PacsError
@@ -51,7 +51,6 @@ class PulledInstance:
     frames_fetched: int
     files_path: str | None
     thumbnail_path: str | None
-    requests: int
 
 
 # --- locks and runs -----------------------------------------------------------------------
@@ -149,48 +148,70 @@ def last_successful_run(integration_id: int) -> SyncRun | None:
 # --- studies, series, instances -----------------------------------------------------------
 
 
-def upsert_study(integration_id: int, match: dict[str, Any]) -> Study:
-    uid = dj.text(match, dj.STUDY_INSTANCE_UID)
+def _apply_study(study: Study, match: dict[str, Any]) -> None:
+    study.patient_id = dj.text(match, dj.PATIENT_ID) or study.patient_id
+    study.patient_name = dj.text(match, dj.PATIENT_NAME) or study.patient_name
+    study.study_date = dj.text(match, dj.STUDY_DATE) or study.study_date
+    study.study_time = dj.text(match, dj.STUDY_TIME) or study.study_time
+    study.description = dj.text(match, dj.STUDY_DESCRIPTION) or study.description
+    study.accession_number = dj.text(match, dj.ACCESSION_NUMBER) or study.accession_number
+    modalities = [str(m) for m in dj.values(match, dj.MODALITIES_IN_STUDY)]
+    study.modalities = "\\".join(modalities) or study.modalities
+    study.remote_instance_count = dj.integer(match, dj.NUMBER_OF_STUDY_RELATED_INSTANCES)
+    study.reconciled_at = utcnow()
+
+
+def upsert_studies(integration_id: int, matches: list[dict[str, Any]]) -> list[Study]:
+    """Insert or update the studies the PACS returned, in one transaction."""
+    by_uid = {dj.text(m, dj.STUDY_INSTANCE_UID): m for m in matches}
     with store.session() as db:
-        study = db.exec(
-            select(Study).where(Study.integration_id == integration_id, Study.study_uid == uid)
-        ).first() or Study(integration_id=integration_id, study_uid=uid)
-        study.patient_id = dj.text(match, dj.PATIENT_ID) or study.patient_id
-        study.patient_name = dj.text(match, dj.PATIENT_NAME) or study.patient_name
-        study.study_date = dj.text(match, dj.STUDY_DATE) or study.study_date
-        study.study_time = dj.text(match, dj.STUDY_TIME) or study.study_time
-        study.description = dj.text(match, dj.STUDY_DESCRIPTION) or study.description
-        study.accession_number = dj.text(match, dj.ACCESSION_NUMBER) or study.accession_number
-        modalities = [str(m) for m in dj.values(match, dj.MODALITIES_IN_STUDY)]
-        study.modalities = "\\".join(modalities) or study.modalities
-        study.remote_instance_count = dj.integer(match, dj.NUMBER_OF_STUDY_RELATED_INSTANCES)
-        study.reconciled_at = utcnow()
-        db.add(study)
-    return study
+        existing = {
+            study.study_uid: study
+            for study in db.exec(
+                select(Study).where(
+                    Study.integration_id == integration_id,
+                    col(Study.study_uid).in_(list(by_uid)),
+                )
+            ).all()
+        }
+        studies = []
+        for uid, match in by_uid.items():
+            study = existing.get(uid) or Study(integration_id=integration_id, study_uid=uid)
+            _apply_study(study, match)
+            db.add(study)
+            studies.append(study)
+    return studies
 
 
-def upsert_series(integration_id: int, study: Study, match: dict[str, Any]) -> Series:
-    uid = dj.text(match, dj.SERIES_INSTANCE_UID)
+def upsert_series(integration_id: int, study: Study, matches: list[dict[str, Any]]) -> list[Series]:
+    """Insert or update one study's series, in one transaction; mark the study walked."""
+    by_uid = {dj.text(m, dj.SERIES_INSTANCE_UID): m for m in matches}
     with store.session() as db:
-        series = db.exec(
-            select(Series).where(Series.integration_id == integration_id, Series.series_uid == uid)
-        ).first() or Series(
-            integration_id=integration_id,
-            study_id=study.id,
-            study_uid=study.study_uid,
-            series_uid=uid,
-        )
-        series.modality = dj.text(match, dj.MODALITY) or series.modality
-        series.description = dj.text(match, dj.SERIES_DESCRIPTION) or series.description
-        series.series_number = dj.integer(match, dj.SERIES_NUMBER)
-        series.remote_instance_count = dj.integer(match, dj.NUMBER_OF_SERIES_RELATED_INSTANCES)
-        db.add(series)
-    return series
-
-
-def mark_study_pulled(study: Study) -> None:
-    with store.session() as db:
+        existing = {
+            series.series_uid: series
+            for series in db.exec(
+                select(Series).where(
+                    Series.integration_id == integration_id,
+                    col(Series.series_uid).in_(list(by_uid)),
+                )
+            ).all()
+        }
+        result = []
+        for uid, match in by_uid.items():
+            series = existing.get(uid) or Series(
+                integration_id=integration_id,
+                study_id=study.id,
+                study_uid=study.study_uid,
+                series_uid=uid,
+            )
+            series.modality = dj.text(match, dj.MODALITY) or series.modality
+            series.description = dj.text(match, dj.SERIES_DESCRIPTION) or series.description
+            series.series_number = dj.integer(match, dj.SERIES_NUMBER)
+            series.remote_instance_count = dj.integer(match, dj.NUMBER_OF_SERIES_RELATED_INSTANCES)
+            db.add(series)
+            result.append(series)
         db.execute(update(Study).where(Study.id == study.id).values(pulled_at=utcnow()))
+    return result
 
 
 def pulled_instance_uids(integration_id: int, study_uid: str) -> set[str]:
@@ -215,16 +236,15 @@ def pulled_counts(integration_id: int) -> dict[str, int]:
     return dict(rows)
 
 
-def dead_uids(integration_id: int) -> dict[str, str | None]:
-    """Dead-lettered instance UIDs → their study UID."""
+def failing_items(integration_id: int) -> dict[str, DeadLetter]:
+    """Instances with recorded failures (dead or not yet), by SOP Instance UID."""
     with store.session() as db:
         rows = db.exec(
-            select(DeadLetter.uid, DeadLetter.study_uid).where(
-                DeadLetter.integration_id == integration_id,
-                DeadLetter.dead == True,  # noqa: E712
+            select(DeadLetter).where(
+                DeadLetter.integration_id == integration_id, DeadLetter.item == "instance"
             )
         ).all()
-    return dict(rows)
+    return {row.uid: row for row in rows}
 
 
 def studies_to_reconcile(integration_id: int, exclude: set[str], limit: int) -> list[str]:
@@ -239,8 +259,9 @@ def studies_to_reconcile(integration_id: int, exclude: set[str], limit: int) -> 
     return [uid for uid in rows if uid not in exclude][:limit]
 
 
-def store_instance(integration_id: int, series: Series, pulled: PulledInstance) -> bool:
-    """Insert the complete instance and its metadata in one transaction; False if already there."""
+def _instance_rows(
+    integration_id: int, series: Series, pulled: PulledInstance
+) -> tuple[Instance, str]:
     metadata = pulled.metadata
     text = json.dumps(metadata, separators=(",", ":"))
     instance = Instance(
@@ -260,22 +281,55 @@ def store_instance(integration_id: int, series: Series, pulled: PulledInstance) 
         files_path=pulled.files_path,
         thumbnail_path=pulled.thumbnail_path,
     )
+    return instance, text
+
+
+def store_instances(
+    integration_id: int, batch: list[tuple[Series, PulledInstance]]
+) -> list[int | None]:
+    """Insert complete instances with their metadata: one transaction for the whole batch.
+
+    Batching keeps the sync's main thread off the database most of the time (each commit
+    costs a GIL hand-over while pull threads are busy). Returns each instance's metadata
+    size, or None for one that was stored meanwhile by another run (idempotent).
+    """
     try:
         with store.session() as db:
-            db.add(instance)
-            db.flush()
-            db.add(InstanceMetadata(instance_id=instance.id, dicom_json=text))
-            db.execute(
-                update(DeadLetter)
-                .where(
-                    DeadLetter.integration_id == integration_id,
-                    DeadLetter.uid == pulled.sop_instance_uid,
-                )
-                .values(failures=0, dead=False)
-            )
+            sizes = [
+                _insert_instance(db, integration_id, series, pulled) for series, pulled in batch
+            ]
+        return sizes
     except IntegrityError:
-        return False  # another run stored it meanwhile: idempotent
-    return True
+        pass
+    # Someone else stored one of them: go one by one, skipping what exists.
+    results: list[int | None] = []
+    for series, pulled in batch:
+        try:
+            with store.session() as db:
+                results.append(_insert_instance(db, integration_id, series, pulled))
+        except IntegrityError:
+            results.append(None)
+    return results
+
+
+def _insert_instance(db: Any, integration_id: int, series: Series, pulled: PulledInstance) -> int:
+    instance, text = _instance_rows(integration_id, series, pulled)
+    db.add(instance)
+    db.flush()
+    db.add(InstanceMetadata(instance_id=instance.id, dicom_json=text))
+    return len(text)
+
+
+def clear_failures(integration_id: int, uids: list[str]) -> None:
+    """Items that were stored at last leave the dead-letter list."""
+    if not uids:
+        return
+    with store.session() as db:
+        db.execute(
+            delete(DeadLetter).where(
+                DeadLetter.integration_id == integration_id, col(DeadLetter.uid).in_(uids)
+            )
+        )
 
 
 # --- failures -----------------------------------------------------------------------------

@@ -21,10 +21,11 @@ from pacsbridge.core.dicomweb import DateRange, DicomwebClient, PacsError, Retry
 from pacsbridge.core.dicomweb import _json as dj
 from pacsbridge.core.errors import PacsbridgeError
 from pacsbridge.core.integrations import get_integration, integration_secret, settings_of
-from pacsbridge.core.store import RunStatus, Series, SyncRun, SyncScope
+from pacsbridge.core.store import DeadLetter, RunStatus, Series, Study, SyncRun, SyncScope
 from pacsbridge.core.sync import _record as record
 from pacsbridge.core.sync._owners import new_owner
 from pacsbridge.core.sync._pull import InstancePuller
+from pacsbridge.core.sync._record import PulledInstance
 
 STUDY_FIELDS = (
     dj.STUDY_DESCRIPTION,
@@ -40,6 +41,9 @@ UIDS_PER_QUERY = 50  # 50 UIDs of ≤ 64 characters keep the URL near 3 KB
 FULL_PULL_WINDOW_YEARS = 5
 FIRST_WINDOWED_YEAR = 2000
 PROGRESS_INTERVAL_S = 0.5
+# Instances stored per transaction at most; a crash loses at most these rows, whose files
+# are complete on disk and are not fetched again.
+STORE_BATCH = 50
 
 
 class SyncBusy(PacsbridgeError):
@@ -142,6 +146,7 @@ class _Run:
             owner=owner,
         )
         self.errors: list[dict[str, Any]] = []
+        self.failing: dict[str, DeadLetter] = {}
         self._last_saved = 0.0
 
     # --- bookkeeping --------------------------------------------------------------------------
@@ -197,101 +202,143 @@ class _Run:
                     found.setdefault(dj.text(match, dj.STUDY_INSTANCE_UID) or "", match)
         return list(found.values())
 
-    def _plan(
-        self, client: DicomwebClient, matches: list[dict[str, Any]]
-    ) -> list[tuple[Series, str]]:
-        """Instances to pull, walking only the studies whose count differs from the store."""
+    def _changed_studies(self, matches: list[dict[str, Any]]) -> list[Study]:
+        """Store the studies; keep those whose instance count differs from what is stored."""
+        studies = record.upsert_studies(self.integration_id, matches)
+        self.run.studies = len(studies)
         pulled = record.pulled_counts(self.integration_id)
-        dead = record.dead_uids(self.integration_id)
         dead_per_study: dict[str | None, int] = {}
-        for study_uid in dead.values():
-            dead_per_study[study_uid] = dead_per_study.get(study_uid, 0) + 1
-        work: list[tuple[Series, str]] = []
-        for match in matches:
-            self._check_stop()
-            study = record.upsert_study(self.integration_id, match)
-            self.run.studies += 1
+        for letter in self.failing.values():
+            if letter.dead:
+                dead_per_study[letter.study_uid] = dead_per_study.get(letter.study_uid, 0) + 1
+        changed = []
+        for study in studies:
             have = pulled.get(study.study_uid, 0) + dead_per_study.get(study.study_uid, 0)
             remote = study.remote_instance_count
-            if not self.order.full and remote is not None and have >= remote:
-                continue
-            try:
-                work += self._walk_study(client, study, dead)
-            except PacsError as exc:
-                self._fail_item("study", study.study_uid, exc, study_uid=study.study_uid)
-            self._tick()
-        return work
+            if self.order.full or remote is None or have < remote:
+                changed.append(study)
+        return changed
 
-    def _walk_study(
-        self, client: DicomwebClient, study: Any, dead: dict[str, str | None]
+    def _walk(
+        self, puller: InstancePuller, study: Study
+    ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Pool task: a study's series and each series' instances (QIDO only, no store)."""
+        client = puller.client()
+        walked = []
+        for series in client.search_series(study.study_uid, includefields=SERIES_FIELDS).matches:
+            series_uid = dj.text(series, dj.SERIES_INSTANCE_UID) or ""
+            instances = client.search_instances(
+                study.study_uid, series_uid, includefields=INSTANCE_FIELDS
+            ).matches
+            walked.append((series, instances))
+        return walked
+
+    def _queue_pulls(
+        self, study: Study, walked: list[tuple[dict[str, Any], list[dict[str, Any]]]]
     ) -> list[tuple[Series, str]]:
+        """Store the walked series; return the instances still to pull."""
+        series_rows = record.upsert_series(self.integration_id, study, [s for s, _ in walked])
         known = record.pulled_instance_uids(self.integration_id, study.study_uid)
         work = []
-        series_matches = client.search_series(study.study_uid, includefields=SERIES_FIELDS).matches
-        for series_match in series_matches:
-            series = record.upsert_series(self.integration_id, study, series_match)
+        for series, (_, instances) in zip(series_rows, walked, strict=True):
             self.run.series += 1
-            instances = client.search_instances(
-                study.study_uid, series.series_uid, includefields=INSTANCE_FIELDS
-            ).matches
             self.run.instances_found += len(instances)
             for instance in instances:
                 uid = dj.text(instance, dj.SOP_INSTANCE_UID) or ""
-                if uid not in known and uid not in dead:
+                letter = self.failing.get(uid)
+                if uid not in known and not (letter and letter.dead):
                     work.append((series, uid))
-        record.mark_study_pulled(study)
         return work
 
     # --- pulling ------------------------------------------------------------------------------
 
-    def _pull(self, work: list[tuple[Series, str]]) -> None:
-        self.run.progress_total = len(work)
-        self._tick(force=True)
+    def _pipeline(self, studies: list[Study]) -> None:
+        """Walk changed studies and pull their new instances in one bounded pool.
+
+        Walks and pulls share the pool, so pulling starts with the first walked study; the
+        main thread only submits, stores (in batches) and reports progress.
+        """
+        limit = self.settings.max_concurrent_requests
         puller = InstancePuller(self.settings, self.secret, self.integration_id, retry=self.retry)
-        pool = ThreadPoolExecutor(
-            max_workers=self.settings.max_concurrent_requests, thread_name_prefix="pull"
-        )
-        pending: dict[Future[Any], tuple[Series, str]] = {}
-        queue = list(reversed(work))
+        pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="pull")
+        walks: dict[Future[Any], Study] = {}
+        pulls: dict[Future[Any], tuple[Series, str]] = {}
+        to_walk = list(reversed(studies))
+        to_pull: list[tuple[Series, str]] = []
+        batch: list[tuple[Series, PulledInstance]] = []
         try:
-            while queue or pending:
+            while to_walk or to_pull or walks or pulls:
                 # Keep the pool just full, so a stop request leaves little in flight.
                 while (
-                    queue
-                    and len(pending) < self.settings.max_concurrent_requests * 2
-                    and not self.stop.is_set()
+                    not self.stop.is_set()
+                    and len(walks) + len(pulls) < 2 * limit
+                    and (to_pull or to_walk)
                 ):
-                    series, uid = queue.pop()
-                    pending[pool.submit(puller.pull, series.study_uid, series.series_uid, uid)] = (
-                        series,
-                        uid,
-                    )
-                if not pending:
+                    if to_pull:
+                        series, uid = to_pull.pop()
+                        pulls[
+                            pool.submit(puller.pull, series.study_uid, series.series_uid, uid)
+                        ] = (series, uid)
+                    else:
+                        study = to_walk.pop()
+                        walks[pool.submit(self._walk, puller, study)] = study
+                if not walks and not pulls:
                     break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait([*walks, *pulls], return_when=FIRST_COMPLETED)
                 for future in done:
-                    series, uid = pending.pop(future)
-                    self._store(future, series, uid)
+                    if future in walks:
+                        new_work = self._walked(walks.pop(future), future)
+                        self.run.progress_total += len(new_work)
+                        to_pull.extend(reversed(new_work))
+                    else:
+                        series, uid = pulls.pop(future)
+                        pulled = self._pulled(future, series, uid)
+                        if pulled:
+                            batch.append((series, pulled))
+                if batch and (len(batch) >= STORE_BATCH or not pulls or self._due()):
+                    self._store(batch)
+                    batch = []
                 self._tick()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            self.run.requests += puller.requests_sent
             puller.close()
+            if batch:
+                self._store(batch)
         self._check_stop()
 
-    def _store(self, future: Future[Any], series: Series, uid: str) -> None:
+    def _walked(self, study: Study, future: Future[Any]) -> list[tuple[Series, str]]:
+        try:
+            return self._queue_pulls(study, future.result())
+        except (PacsError, PacsbridgeError) as exc:
+            self._fail_item("study", study.study_uid, exc, study_uid=study.study_uid)
+            return []
+
+    def _pulled(self, future: Future[Any], series: Series, uid: str) -> PulledInstance | None:
         self.run.progress_done += 1
         try:
-            pulled = future.result()
+            return future.result()
         except (PacsError, PacsbridgeError, OSError) as exc:
             self._fail_item(
                 "instance", uid, exc, study_uid=series.study_uid, series_uid=series.series_uid
             )
-            return
-        self.run.requests += pulled.requests
-        if record.store_instance(self.integration_id, series, pulled):
+            return None
+
+    def _store(self, batch: list[tuple[Series, PulledInstance]]) -> None:
+        sizes = record.store_instances(self.integration_id, batch)
+        recovered = []
+        for (_, pulled), metadata_bytes in zip(batch, sizes, strict=True):
+            if metadata_bytes is None:
+                continue
             self.run.instances_pulled += 1
             self.run.frames += pulled.frames_fetched
-            self.run.bytes += pulled.frames_bytes + len(str(pulled.metadata))
+            self.run.bytes += pulled.frames_bytes + metadata_bytes
+            if pulled.sop_instance_uid in self.failing:
+                recovered.append(pulled.sop_instance_uid)
+        record.clear_failures(self.integration_id, recovered)
+
+    def _due(self) -> bool:
+        return time.monotonic() - self._last_saved >= PROGRESS_INTERVAL_S
 
     # --- the whole run ------------------------------------------------------------------------
 
@@ -305,10 +352,10 @@ class _Run:
             with DicomwebClient(self.settings, self.secret, retry=self.retry) as client:
                 try:
                     matches = self._studies(client)
-                    work = self._plan(client, matches)
                 finally:
                     self.run.requests += client.requests_sent
-            self._pull(work)
+            self.failing = record.failing_items(self.integration_id)
+            self._pipeline(self._changed_studies(matches))
         except SyncStopped:
             record.finish_run(
                 self.run, RunStatus.INTERRUPTED, "stopped before the end; the next run continues"

@@ -1,0 +1,106 @@
+"""The typed content tree of an SR document: items, their values, and reading warnings.
+
+Value types and relationship types as PS3.3 C.17.3 defines them; see `_content` for the reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ._codes import Code
+
+
+@dataclass(frozen=True, slots=True)
+class ParseWarning:
+    """Something in the document that could not be read as the standard says."""
+
+    position: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.position}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class NumericValue:
+    """The value of a NUM item: a number with its unit, or a qualifier saying why there is none."""
+
+    value: float | None
+    unit: Code | None
+    qualifier: Code | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeReference:
+    """The value of an IMAGE, COMPOSITE or WAVEFORM item: the instance it points at."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    frames: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Coordinates:
+    """The value of a SCOORD, SCOORD3D or TCOORD item, summarised: calipers carry no result."""
+
+    graphic_type: str
+    count: int
+
+
+ContentValue = str | Code | NumericValue | CompositeReference | Coordinates | None
+
+
+@dataclass(slots=True, eq=False)
+class ContentItem:
+    """One node of the content tree.
+
+    `position` is the item's place as PS3.3 numbers it for Referenced Content Item Identifier:
+    the root is (1,), its second child (1, 2). A by-reference item has an empty value type, no
+    concept and `reference` set to the position it points at.
+    """
+
+    position: tuple[int, ...]
+    relationship: str
+    value_type: str
+    concept: Code | None
+    value: ContentValue = None
+    children: list[ContentItem] = field(default_factory=list)
+    reference: tuple[int, ...] | None = None
+
+    @property
+    def label(self) -> str:
+        """The position written as in the standard, e.g. "1.5.2"."""
+        return ".".join(map(str, self.position))
+
+    def child_value(self, concept: Code) -> ContentValue:
+        """The value of the first child by value with this concept name, or None."""
+        for child in self.children:
+            if child.concept == concept:
+                return child.value
+        return None
+
+    def iter(self) -> Iterator[ContentItem]:
+        """This item and all items below it by value, depth first, in document order."""
+        stack = [self]
+        while stack:
+            item = stack.pop()
+            yield item
+            stack.extend(reversed(item.children))
+
+
+@dataclass(slots=True)
+class ContentTree:
+    """The content of one SR document, with the warnings raised while reading it."""
+
+    root: ContentItem
+    warnings: list[ParseWarning]
+    _by_position: dict[tuple[int, ...], ContentItem] = field(default_factory=dict, repr=False)
+
+    def resolve(self, item: ContentItem) -> ContentItem | None:
+        """The item a by-reference item points at, or None when it points nowhere."""
+        if item.reference is None:
+            return None
+        if not self._by_position:
+            self._by_position = {node.position: node for node in self.root.iter()}
+        return self._by_position.get(item.reference)
