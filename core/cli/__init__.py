@@ -9,11 +9,19 @@ import json
 import logging
 import sys
 
-from pacsbridge.core.cli import _checks, _demo, _integrations, _sync
-from pacsbridge.core.errors import PacsbridgeError
+from pacsbridge.core.cli import _checks, _demo, _integrations, _measurements, _sync, _worker
+from pacsbridge.core.errors import (
+    IntegrationExists,
+    InvalidInput,
+    InvalidIntegration,
+    PacsbridgeError,
+    UnknownIntegration,
+)
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+# Mistakes in the command or the settings; everything else (the PACS, a busy lock) is a failure.
+USAGE_ERRORS = (InvalidInput, InvalidIntegration, UnknownIntegration, IntegrationExists)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     _integrations.register(commands_with_json)
     _checks.register(commands_with_json)
     _sync.register(commands_with_json)
+    _measurements.register(commands_with_json)
     _demo.register(commands_with_json)
+    _worker.register(commands_with_json)
     return parser
 
 
@@ -69,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             if exc.hint:
                 print(f"hint: {exc.hint}", file=sys.stderr)
-        return EXIT_USAGE if not hasattr(exc, "url") else EXIT_FAILURE
+        return EXIT_USAGE if isinstance(exc, USAGE_ERRORS) else EXIT_FAILURE
     except BrokenPipeError:
         # The reader went away (`pacsbridge … | head`): not an error worth a traceback.
         sys.stderr.close()

@@ -13,17 +13,31 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pacsbridge.core.errors import PacsbridgeError
 
+# Query values never shown in errors or logs: credentials, and patient identifiers (an error
+# message travels into logs and support tickets; the person who typed the ID knows it).
+_HIDDEN_QUERY_KEYS = frozenset(
+    {
+        "access_token",
+        "token",
+        "code",
+        "key",
+        "apikey",
+        "patientid",
+        "00100020",
+        "patientname",
+        "00100010",
+    }
+)
+
 
 def redact_url(url: str) -> str:
-    """Drop user:password@ and the query's values that look like tokens from a URL for display."""
+    """Drop user:password@, token values and patient identifiers from a URL for display."""
     parts = urlsplit(url)
     netloc = parts.hostname or ""
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
     query = "&".join(
-        f"{k}=***"
-        if k.lower() in {"access_token", "token", "code", "key", "apikey"}
-        else f"{k}={v}"
+        f"{k}=***" if k.lower() in _HIDDEN_QUERY_KEYS else f"{k}={v}"
         for k, _, v in (pair.partition("=") for pair in parts.query.split("&") if pair)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

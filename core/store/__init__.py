@@ -14,6 +14,7 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session, create_engine
 
 from pacsbridge.core.home import database_url
+from pacsbridge.core.store._measurements import CodeMapping, Measurement
 from pacsbridge.core.store._models import Integration, utcnow
 from pacsbridge.core.store._pulled import Instance, InstanceMetadata, Series, Study
 from pacsbridge.core.store._schema import migrate
@@ -30,11 +31,13 @@ from pacsbridge.core.store._sync import (
 )
 
 __all__ = [
+    "CodeMapping",
     "DeadLetter",
     "HealthCheck",
     "Instance",
     "InstanceMetadata",
     "Integration",
+    "Measurement",
     "RequestStatus",
     "RunStatus",
     "Series",

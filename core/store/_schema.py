@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
+from pacsbridge.core.store._measurements import CodeMapping, Measurement
 from pacsbridge.core.store._models import Integration
 from pacsbridge.core.store._pulled import Instance, InstanceMetadata, Series, Study
 from pacsbridge.core.store._sync import (
@@ -50,6 +51,8 @@ STEPS: list[Step] = [
     create_tables(Study, Series, Instance, InstanceMetadata),
     create_tables(SyncRun, SyncError, DeadLetter, SyncRequest, SyncLock, HealthCheck),
     add_column("integration", "lookback_days", "INTEGER NOT NULL DEFAULT 3"),
+    create_tables(Measurement, CodeMapping),
+    add_column("syncrun", "measurements", "INTEGER NOT NULL DEFAULT 0"),
 ]
 
 

@@ -65,6 +65,7 @@ class SyncRun(SQLModel, table=True):
     instances_found: int = 0
     instances_pulled: int = 0
     frames: int = 0
+    measurements: int = 0
     requests: int = 0
     bytes: int = 0
     errors: int = 0

@@ -23,12 +23,13 @@ from pacsbridge.core.dicomweb import _json as dj
 from pacsbridge.core.dicomweb._client import dataset_from_dicom_json
 from pacsbridge.core.images import write_thumbnail, write_thumbnail_bytes
 from pacsbridge.core.integration import IntegrationSettings
+from pacsbridge.core.measurements import is_sr, measurement_rows
 from pacsbridge.core.presets import DECODED_FRAMES_ACCEPT
+from pacsbridge.core.sr import CodeMapping as CodeMap
 from pacsbridge.core.sync._record import PulledInstance
 
 log = logging.getLogger(__name__)
 
-SR_CLASS_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 # Frame numbers per request: a 60-frame cine loop is one request (Orthanc re-reads the whole
 # file for every request), while the URL stays far below common 8 KB limits.
 FRAMES_PER_REQUEST = 500
@@ -37,8 +38,7 @@ TRANSFER_SYNTAX_FILE = "transfer-syntax"
 
 def has_frames(metadata: dict[str, Any]) -> bool:
     """Images have Rows; SR, PDF and other documents have none (and frames would be a 500)."""
-    sop_class = dj.text(metadata, dj.SOP_CLASS_UID) or ""
-    return not sop_class.startswith(SR_CLASS_PREFIX) and bool(dj.integer(metadata, dj.ROWS))
+    return not is_sr(dj.text(metadata, dj.SOP_CLASS_UID)) and bool(dj.integer(metadata, dj.ROWS))
 
 
 class InstancePuller:
@@ -50,8 +50,10 @@ class InstancePuller:
         secret: str | None,
         integration_id: int,
         retry: RetryPolicy | None = None,
+        code_mapping: CodeMap | None = None,
     ) -> None:
         self.settings = settings
+        self.code_mapping = code_mapping or {}
         self.secret = secret
         self.integration_id = integration_id
         self.retry = retry
@@ -96,6 +98,8 @@ class InstancePuller:
         )
         if has_frames(metadata):
             self._pull_frames(client, pulled)
+        elif is_sr(dj.text(metadata, dj.SOP_CLASS_UID)):
+            pulled.measurements = measurement_rows(self.integration_id, metadata, self.code_mapping)
         return pulled
 
     def _pull_frames(self, client: DicomwebClient, pulled: PulledInstance) -> None:
@@ -117,6 +121,12 @@ class InstancePuller:
                     *uids, batch, directory, name=files.frame_name, accept=DECODED_FRAMES_ACCEPT
                 )
             pulled.frames_fetched += len(saved)
+            if saved and saved[0].transfer_syntax:
+                syntax_file.write_text(saved[0].transfer_syntax)
+        if not syntax_file.exists():
+            # Killed between the last frame's rename and this file: ask for frame 1 again,
+            # the cheapest way to learn the transfer syntax the server stored.
+            saved = client.save_frames(*uids, [1], directory, name=files.frame_name)
             if saved and saved[0].transfer_syntax:
                 syntax_file.write_text(saved[0].transfer_syntax)
         pulled.number_of_frames = count

@@ -127,7 +127,13 @@ def release_request(request_id: int, owner: str) -> None:
         db.execute(
             update(SyncRequest)
             .where(SyncRequest.id == request_id, SyncRequest.owner == owner)
-            .values(status=RequestStatus.QUEUED, owner=None, lease_expires_at=None)
+            # A graceful hand-back is not an abandonment: it does not count towards MAX_CLAIMS.
+            .values(
+                status=RequestStatus.QUEUED,
+                owner=None,
+                lease_expires_at=None,
+                claims=SyncRequest.claims - 1,
+            )
         )
 
 

@@ -7,7 +7,7 @@ writer per process and the dashboard can read between transactions.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, update
@@ -18,10 +18,12 @@ from pacsbridge.core import store
 from pacsbridge.core.dicomweb import PacsError
 from pacsbridge.core.dicomweb import _json as dj
 from pacsbridge.core.errors import PacsbridgeError
+from pacsbridge.core.measurements import replace_rows
 from pacsbridge.core.store import (
     DeadLetter,
     Instance,
     InstanceMetadata,
+    Measurement,
     RunStatus,
     Series,
     Study,
@@ -51,6 +53,8 @@ class PulledInstance:
     frames_fetched: int
     files_path: str | None
     thumbnail_path: str | None
+    # SR measurement rows, extracted in the pull thread (CPU work off the main thread).
+    measurements: list[Measurement] = field(default_factory=list)
 
 
 # --- locks and runs -----------------------------------------------------------------------
@@ -65,6 +69,7 @@ def acquire_lock(integration_id: int, owner: str) -> bool:
             try:
                 db.flush()
             except IntegrityError:  # another process inserted it first
+                db.rollback()
                 return False
             return True
         if (
@@ -80,6 +85,18 @@ def acquire_lock(integration_id: int, owner: str) -> bool:
             .values(owner=owner, expires_at=lease_until())
         )
         return taken.rowcount == 1
+
+
+def renew_lease(integration_id: int, owner: str, run_id: int) -> bool:
+    """Extend the lock and mark the run alive; False when the lock is no longer ours."""
+    with store.session() as db:
+        db.execute(update(SyncRun).where(SyncRun.id == run_id).values(heartbeat_at=utcnow()))
+        renewed = db.execute(
+            update(SyncLock)
+            .where(SyncLock.integration_id == integration_id, SyncLock.owner == owner)
+            .values(expires_at=lease_until())
+        )
+        return renewed.rowcount == 1
 
 
 def release_lock(integration_id: int, owner: str) -> None:
@@ -247,6 +264,17 @@ def failing_items(integration_id: int) -> dict[str, DeadLetter]:
     return {row.uid: row for row in rows}
 
 
+def mark_reconciled(integration_id: int, study_uids: list[str]) -> None:
+    if not study_uids:
+        return
+    with store.session() as db:
+        db.execute(
+            update(Study)
+            .where(Study.integration_id == integration_id, col(Study.study_uid).in_(study_uids))
+            .values(reconciled_at=utcnow())
+        )
+
+
 def studies_to_reconcile(integration_id: int, exclude: set[str], limit: int) -> list[str]:
     """Known studies least recently checked, oldest first (never-checked first)."""
     with store.session() as db:
@@ -317,6 +345,8 @@ def _insert_instance(db: Any, integration_id: int, series: Series, pulled: Pulle
     db.add(instance)
     db.flush()
     db.add(InstanceMetadata(instance_id=instance.id, dicom_json=text))
+    if pulled.measurements:
+        replace_rows(db, integration_id, pulled.sop_instance_uid, pulled.measurements)
     return len(text)
 
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from pacsbridge.core.dicomweb import DateRange, DicomwebClient, PacsError, RetryPolicy
+from pacsbridge.core.dicomweb import DateRange, DicomwebClient, PacsError, QidoResult, RetryPolicy
 from pacsbridge.core.dicomweb import _json as dj
 from pacsbridge.core.errors import PacsbridgeError
 from pacsbridge.core.integrations import get_integration, integration_secret, settings_of
+from pacsbridge.core.measurements import code_map
 from pacsbridge.core.store import DeadLetter, RunStatus, Series, Study, SyncRun, SyncScope
+from pacsbridge.core.sync import _owners
 from pacsbridge.core.sync import _record as record
 from pacsbridge.core.sync._owners import new_owner
 from pacsbridge.core.sync._pull import InstancePuller
@@ -51,6 +53,16 @@ class SyncBusy(PacsbridgeError):
 
     default_hint = (
         "Wait for it to finish (see `pacsbridge runs NAME`); it will pick up the same changes."
+    )
+
+
+class IncompleteSearch(PacsbridgeError):
+    """The PACS answered a search with fewer results than it holds."""
+
+    default_hint = (
+        "The PACS caps or mis-pages search results (it may ignore 'offset'): raise its result "
+        "limit (Orthanc: LimitFindResults) or lower the integration's page size; this run "
+        "pulled what was returned."
     )
 
 
@@ -89,7 +101,7 @@ class SyncOutcome:
             "instances": run.instances_pulled,
             "instances_found": run.instances_found,
             "frames": run.frames,
-            "measurements": 0,
+            "measurements": run.measurements,
             "requests": run.requests,
             "bytes": run.bytes,
             "errors": self.errors,
@@ -111,6 +123,34 @@ def full_pull_windows(today: date) -> list[DateRange]:
         year = last + 1
     windows.append(DateRange(start=date(today.year + 1, 1, 1)))
     return windows
+
+
+class _Heartbeat:
+    """Keeps the integration's lock and the run's heartbeat fresh, whatever the run is doing.
+
+    A first search of a big PACS can page for minutes without any progress to report; without
+    this the lock's lease would lapse and a second worker could start the same sync.
+    """
+
+    def __init__(self, integration_id: int, owner: str, run_id: int | None) -> None:
+        self._args = (integration_id, owner, run_id)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="sync-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        integration_id, owner, run_id = self._args
+        # Four beats per lease: one late beat never lets the lease lapse.
+        interval = _owners.LEASE.total_seconds() / 4
+        while not self._stop.wait(interval):
+            if run_id is not None:
+                record.renew_lease(integration_id, owner, run_id)
 
 
 class _Run:
@@ -147,6 +187,7 @@ class _Run:
         )
         self.errors: list[dict[str, Any]] = []
         self.failing: dict[str, DeadLetter] = {}
+        self.study_dates: dict[str, str | None] = {}
         self._last_saved = 0.0
 
     # --- bookkeeping --------------------------------------------------------------------------
@@ -172,12 +213,28 @@ class _Run:
 
     # --- discovery ----------------------------------------------------------------------------
 
+    def _complete(
+        self, result: QidoResult, what: str, uid: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The matches; a truncated answer is recorded, so the run cannot look complete."""
+        if result.truncated:
+            self._fail_item(
+                "search",
+                uid,
+                IncompleteSearch(
+                    f"the search for {what} came back incomplete: " + "; ".join(result.warnings)
+                ),
+            )
+        return result.matches
+
     def _studies(self, client: DicomwebClient) -> list[dict[str, Any]]:
         order = self.order
         if order.scope is SyncScope.STUDY:
-            return client.search_studies(study_uid=order.value, includefields=STUDY_FIELDS).matches
+            result = client.search_studies(study_uid=order.value, includefields=STUDY_FIELDS)
+            return self._complete(result, "the study")
         if order.scope is SyncScope.PATIENT:
-            return client.search_studies(patient_id=order.value, includefields=STUDY_FIELDS).matches
+            result = client.search_studies(patient_id=order.value, includefields=STUDY_FIELDS)
+            return self._complete(result, "the patient's studies")
         last = None if order.full else record.last_successful_run(self.integration_id)
         if last is None:
             windows = full_pull_windows(date.today())
@@ -188,24 +245,26 @@ class _Run:
         found: dict[str, dict[str, Any]] = {}
         for window in windows:
             self._check_stop()
-            for match in client.search_studies(
-                study_date=window, includefields=STUDY_FIELDS
-            ).matches:
+            result = client.search_studies(study_date=window, includefields=STUDY_FIELDS)
+            for match in self._complete(result, f"studies dated {window.to_qido()}"):
                 found.setdefault(dj.text(match, dj.STUDY_INSTANCE_UID) or "", match)
         if last is not None:
             known = record.studies_to_reconcile(self.integration_id, set(found), RECONCILE_PER_RUN)
             for start in range(0, len(known), UIDS_PER_QUERY):
                 chunk = known[start : start + UIDS_PER_QUERY]
-                for match in client.search_studies(
-                    study_uids=chunk, includefields=STUDY_FIELDS
-                ).matches:
+                result = client.search_studies(study_uids=chunk, includefields=STUDY_FIELDS)
+                for match in self._complete(result, "known studies"):
                     found.setdefault(dj.text(match, dj.STUDY_INSTANCE_UID) or "", match)
+            # Also the ones the PACS no longer returns (deleted there): they go to the back of
+            # the line instead of blocking every other known study's re-check.
+            record.mark_reconciled(self.integration_id, known)
         return list(found.values())
 
     def _changed_studies(self, matches: list[dict[str, Any]]) -> list[Study]:
         """Store the studies; keep those whose instance count differs from what is stored."""
         studies = record.upsert_studies(self.integration_id, matches)
         self.run.studies = len(studies)
+        self.study_dates = {study.study_uid: study.study_date for study in studies}
         pulled = record.pulled_counts(self.integration_id)
         dead_per_study: dict[str | None, int] = {}
         for letter in self.failing.values():
@@ -221,26 +280,33 @@ class _Run:
 
     def _walk(
         self, puller: InstancePuller, study: Study
-    ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    ) -> list[tuple[dict[str, Any], QidoResult]]:
         """Pool task: a study's series and each series' instances (QIDO only, no store)."""
         client = puller.client()
+        series_result = client.search_series(study.study_uid, includefields=SERIES_FIELDS)
         walked = []
-        for series in client.search_series(study.study_uid, includefields=SERIES_FIELDS).matches:
+        for series in series_result.matches:
             series_uid = dj.text(series, dj.SERIES_INSTANCE_UID) or ""
             instances = client.search_instances(
                 study.study_uid, series_uid, includefields=INSTANCE_FIELDS
-            ).matches
+            )
             walked.append((series, instances))
+        if series_result.truncated:
+            # Recorded by the main thread (it owns the store): a marker the walk was cut.
+            walked.append(({}, series_result))
         return walked
 
     def _queue_pulls(
-        self, study: Study, walked: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+        self, study: Study, walked: list[tuple[dict[str, Any], QidoResult]]
     ) -> list[tuple[Series, str]]:
         """Store the walked series; return the instances still to pull."""
+        if walked and not walked[-1][0]:
+            self._complete(walked.pop()[1], "the study's series", study.study_uid)
         series_rows = record.upsert_series(self.integration_id, study, [s for s, _ in walked])
         known = record.pulled_instance_uids(self.integration_id, study.study_uid)
         work = []
-        for series, (_, instances) in zip(series_rows, walked, strict=True):
+        for series, (_, result) in zip(series_rows, walked, strict=True):
+            instances = self._complete(result, "the series' instances", series.series_uid)
             self.run.series += 1
             self.run.instances_found += len(instances)
             for instance in instances:
@@ -259,7 +325,13 @@ class _Run:
         main thread only submits, stores (in batches) and reports progress.
         """
         limit = self.settings.max_concurrent_requests
-        puller = InstancePuller(self.settings, self.secret, self.integration_id, retry=self.retry)
+        puller = InstancePuller(
+            self.settings,
+            self.secret,
+            self.integration_id,
+            retry=self.retry,
+            code_mapping=code_map(self.integration_id),
+        )
         pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="pull")
         walks: dict[Future[Any], Study] = {}
         pulls: dict[Future[Any], tuple[Series, str]] = {}
@@ -305,7 +377,8 @@ class _Run:
             puller.close()
             if batch:
                 self._store(batch)
-        self._check_stop()
+        if to_walk or to_pull:
+            self._check_stop()
 
     def _walked(self, study: Study, future: Future[Any]) -> list[tuple[Series, str]]:
         try:
@@ -325,6 +398,9 @@ class _Run:
             return None
 
     def _store(self, batch: list[tuple[Series, PulledInstance]]) -> None:
+        for _, pulled in batch:
+            for row in pulled.measurements:
+                row.study_date = self.study_dates.get(pulled.study_uid)
         sizes = record.store_instances(self.integration_id, batch)
         recovered = []
         for (_, pulled), metadata_bytes in zip(batch, sizes, strict=True):
@@ -332,6 +408,7 @@ class _Run:
                 continue
             self.run.instances_pulled += 1
             self.run.frames += pulled.frames_fetched
+            self.run.measurements += len(pulled.measurements)
             self.run.bytes += pulled.frames_bytes + metadata_bytes
             if pulled.sop_instance_uid in self.failing:
                 recovered.append(pulled.sop_instance_uid)
@@ -348,6 +425,8 @@ class _Run:
             holder = record.lock_holder(self.integration_id)
             raise SyncBusy(f"integration {self.record_.name!r} is being synced by {holder}")
         record.start_run(self.run)
+        heartbeat = _Heartbeat(self.integration_id, self.owner, self.run.id)
+        heartbeat.start()
         try:
             with DicomwebClient(self.settings, self.secret, retry=self.retry) as client:
                 try:
@@ -371,6 +450,7 @@ class _Run:
             message = f"{self.run.errors} items failed; see the errors" if self.run.errors else None
             record.finish_run(self.run, status, message)
         finally:
+            heartbeat.stop()
             record.release_lock(self.integration_id, self.owner)
         if self.progress:
             self.progress(self.run)

@@ -1,0 +1,431 @@
+"""Sync runs against a fake DICOMweb server (`responses`) that fails on demand.
+
+`FakePacs` answers QIDO-RS searches (with paging and the filters the sync uses), WADO-RS
+metadata and multipart frames for a list of synthetic datasets; each test switches on the
+fault it needs: 503 storms on some instances, an ignored `offset`, a frames body cut in
+the middle, a PACS that refuses us. Also: an old database is migrated on open.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+from pydicom import Dataset
+from sqlalchemy import create_engine, text
+from sqlmodel import Session, select
+
+from pacsbridge.core import files, store
+from pacsbridge.core.demo import synthetic as factory
+from pacsbridge.core.dicomweb import RetryPolicy
+from pacsbridge.core.dicomweb._client import CHUNK_SIZE
+from pacsbridge.core.integration import IntegrationSettings
+from pacsbridge.core.integrations import add_integration, get_integration, integration_secret
+from pacsbridge.core.presets import AuthKind
+from pacsbridge.core.secrets import SecretBox
+from pacsbridge.core.store import (
+    DeadLetter,
+    Instance,
+    Integration,
+    RunStatus,
+    Series,
+    Study,
+    SyncError,
+    SyncLock,
+    SyncScope,
+)
+from pacsbridge.core.store._schema import STEPS
+from pacsbridge.core.sync import (
+    SyncOrder,
+    SyncOutcome,
+    full_pull_windows,
+    retry_dead_letter,
+    run_sync,
+)
+from pacsbridge.core.sync import _run as sync_run
+
+BASE = "https://pacs.test/dicom-web/"
+NAME = "fake"
+SECRET = "secret"
+BOUNDARY = "fake-pacs-boundary"
+MULTIPART = f'multipart/related; type="application/octet-stream"; boundary={BOUNDARY}'
+DICOM_JSON = {"Content-Type": "application/dicom+json"}
+PIXEL_DATA = "7FE00010"
+RETRY = RetryPolicy(attempts=2, backoff_s=0.001)
+
+
+# --- the fake PACS --------------------------------------------------------------------------
+
+
+def element(vr: str, *values: Any) -> dict[str, Any]:
+    return {"vr": vr, "Value": list(values)}
+
+
+def body_part(data: bytes, transfer_syntax: str) -> bytes:
+    head = f"--{BOUNDARY}\r\nContent-Type: application/octet-stream; transfer-syntax={transfer_syntax}\r\n\r\n"
+    return head.encode() + data + b"\r\n"
+
+
+def in_range(value: str, wanted: str) -> bool:
+    """QIDO date matching: a single date, or a range with either end open."""
+    start, dash, end = wanted.partition("-")
+    if not dash:
+        return value == wanted
+    return (not start or value >= start) and (not end or value <= end)
+
+
+class CutBody(io.BufferedReader):
+    """A response body that delivers `data`, then fails like a connection reset mid-answer."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(io.BytesIO())
+        self._data = data
+
+    def read(self, size: int | None = -1) -> bytes:
+        if not self._data:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        size = len(self._data) if size is None or size < 0 else size
+        chunk, self._data = self._data[:size], self._data[size:]
+        return chunk
+
+
+class FakePacs:
+    """A DICOMweb server holding `datasets`; the attributes switch faults on."""
+
+    def __init__(self, mock: responses.RequestsMock, datasets: list[Dataset]) -> None:
+        self.mock = mock
+        self.datasets = {ds.SOPInstanceUID: ds for ds in datasets}
+        self.refuse: int | Exception | None = None  # every request: this status or error
+        self.metadata_status: dict[str, int] = {}  # instance UID → its metadata's status
+        self.cut_frames: set[str] = set()  # instances whose next frames body is cut
+        self.ignore_offset = False
+        mock.add_callback(responses.GET, re.compile(re.escape(BASE) + ".*"), callback=self.answer)
+
+    def urls(self) -> list[str]:
+        return [call.request.url for call in self.mock.calls]
+
+    def answer(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], Any]:
+        if isinstance(self.refuse, Exception):
+            return 0, {}, self.refuse  # raised by responses, as a socket error would be
+        if self.refuse:
+            return self.refuse, {}, ""
+        url = urlsplit(request.url)
+        query = parse_qs(url.query)
+        match url.path.removeprefix(urlsplit(BASE).path).split("/"):
+            case ["studies"]:
+                return self.page([self.study_json(uid) for uid in self.studies(query)], query)
+            case ["studies", study, "series"]:
+                found = {ds.SeriesInstanceUID: ds for ds in self.members(study)}
+                return self.page([self.series_json(ds) for ds in found.values()], query)
+            case ["studies", _, "series", series, "instances"]:
+                members = [ds for ds in self.datasets.values() if ds.SeriesInstanceUID == series]
+                return self.page([self.instance_json(ds) for ds in members], query)
+            case [*_, "instances", uid, "metadata"] if uid in self.datasets:
+                if uid in self.metadata_status:
+                    return self.metadata_status[uid], {}, "Service Unavailable"
+                return 200, DICOM_JSON, json.dumps([self.metadata_json(self.datasets[uid])])
+            case [*_, "instances", uid, "frames", numbers] if uid in self.datasets:
+                return self.frames(self.datasets[uid], [int(n) for n in numbers.split(",")])
+        return 404, {}, ""
+
+    def members(self, study_uid: str) -> list[Dataset]:
+        return [ds for ds in self.datasets.values() if ds.StudyInstanceUID == study_uid]
+
+    def studies(self, query: dict[str, list[str]]) -> list[str]:
+        """The study UIDs matching the UID list, date range and patient ID asked for."""
+        found = dict.fromkeys(ds.StudyInstanceUID for ds in self.datasets.values())
+        return [uid for uid in found if self.matches(self.members(uid)[0], query)]
+
+    @staticmethod
+    def matches(ds: Dataset, query: dict[str, list[str]]) -> bool:
+        wanted = {key: values[0] for key, values in query.items()}
+        return (
+            ds.StudyInstanceUID in wanted.get("StudyInstanceUID", ds.StudyInstanceUID).split(",")
+            and in_range(ds.StudyDate, wanted.get("StudyDate", ds.StudyDate))
+            and ds.PatientID == wanted.get("PatientID", ds.PatientID)
+        )
+
+    def page(self, matches: list[Any], query: dict[str, list[str]]) -> tuple[int, dict, str]:
+        limit = int(query["limit"][0])
+        offset = 0 if self.ignore_offset else int(query["offset"][0])
+        return 200, DICOM_JSON, json.dumps(matches[offset : offset + limit])
+
+    def study_json(self, uid: str) -> dict[str, Any]:
+        first = self.members(uid)[0]
+        return {
+            "0020000D": element("UI", uid),
+            "00100020": element("LO", first.PatientID),
+            "00080020": element("DA", first.StudyDate),
+            "00201208": element("IS", len(self.members(uid))),
+        }
+
+    def series_json(self, ds: Dataset) -> dict[str, Any]:
+        return {
+            "0020000E": element("UI", ds.SeriesInstanceUID),
+            "00080060": element("CS", ds.Modality),
+        }
+
+    def instance_json(self, ds: Dataset) -> dict[str, Any]:
+        return {
+            "00080018": element("UI", ds.SOPInstanceUID),
+            "00080016": element("UI", ds.SOPClassUID),
+        }
+
+    def metadata_json(self, ds: Dataset) -> dict[str, Any]:
+        metadata = ds.to_json_dict()
+        metadata.pop(PIXEL_DATA, None)
+        return metadata
+
+    def frames(self, ds: Dataset, numbers: list[int]) -> tuple[int, dict[str, str], Any]:
+        syntax = str(ds.file_meta.TransferSyntaxUID)
+        parts = [body_part(factory.expected_frame_bytes(ds, n), syntax) for n in numbers]
+        body: Any = b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+        if ds.SOPInstanceUID in self.cut_frames:  # once: one network read's worth, then reset
+            self.cut_frames.discard(ds.SOPInstanceUID)
+            body = CutBody(body[:CHUNK_SIZE])
+        return 200, {"Content-Type": MULTIPART}, body
+
+
+def exam(n_series: int = 2, n_instances: int = 3, **kwargs: Any) -> list[Dataset]:
+    image = {"rows": 8, "columns": 8, **kwargs}
+    return factory.study(
+        patient_id="FAKE-1",
+        patient_name="Fake^Patient",
+        study_date="20250102",
+        n_series=n_series,
+        n_instances=n_instances,
+        **image,
+    )
+
+
+@pytest.fixture
+def mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as requests_mock:
+        yield requests_mock
+
+
+def register(**settings: Any) -> int:
+    fields = {"name": NAME, "base_uri": BASE, "auth_kind": AuthKind.BASIC, "username": "svc"}
+    return add_integration(IntegrationSettings(**{**fields, **settings}), SECRET).id
+
+
+def sync() -> SyncOutcome:
+    return run_sync(NAME, retry=RETRY)
+
+
+def rows(model: Any, **where: Any) -> list[Any]:
+    with store.session() as db:
+        return list(db.exec(select(model).filter_by(**where)).all())
+
+
+def stored() -> set[str]:
+    return {row.sop_instance_uid for row in rows(Instance)}
+
+
+# --- 5xx storms and the dead-letter list -----------------------------------------------------
+
+
+def test_instances_failing_with_503_are_recorded_then_set_aside_after_three_runs(mock):
+    datasets = exam()
+    pacs = FakePacs(mock, datasets)
+    broken = [datasets[1].SOPInstanceUID, datasets[4].SOPInstanceUID]
+    pacs.metadata_status = dict.fromkeys(broken, 503)
+    integration_id = register()
+
+    first = sync()
+
+    assert first.run.status is RunStatus.PARTIAL
+    assert stored() == {ds.SOPInstanceUID for ds in datasets} - set(broken)
+    errors = rows(SyncError, run_id=first.run.id)
+    assert sorted(e.uid for e in errors) == sorted(broken)
+    for error in errors:
+        assert (error.item, error.status) == ("instance", 503)
+        assert error.url.endswith(f"/instances/{error.uid}/metadata")
+        assert "HTTP 503" in error.message
+    assert {(d.uid, d.failures, d.dead) for d in rows(DeadLetter)} == {
+        (u, 1, False) for u in broken
+    }
+
+    sync(), sync()
+    assert {(d.uid, d.failures, d.dead) for d in rows(DeadLetter)} == {(u, 3, True) for u in broken}
+    mock.calls.reset()
+
+    fourth = sync()
+
+    assert fourth.run.status is RunStatus.SUCCESS
+    assert not [url for url in pacs.urls() if any(uid in url for uid in broken)]
+
+    del pacs.metadata_status[broken[0]]
+    assert retry_dead_letter(integration_id, broken[0])
+    mock.calls.reset()
+
+    fifth = sync()
+
+    assert fifth.ok
+    assert stored() == {ds.SOPInstanceUID for ds in datasets} - {broken[1]}
+    assert not [url for url in pacs.urls() if broken[1] in url]
+    assert [d.uid for d in rows(DeadLetter, dead=True)] == [broken[1]]
+
+
+# --- a server that ignores `offset` ----------------------------------------------------------
+
+
+def test_server_ignoring_offset_does_not_make_the_sync_loop(mock):
+    datasets = [ds for _ in range(5) for ds in exam(n_series=1, n_instances=1)]
+    pacs = FakePacs(mock, datasets)
+    pacs.ignore_offset = True
+    register(page_size=2)
+
+    outcome = sync()
+
+    assert outcome.run.status in {RunStatus.SUCCESS, RunStatus.PARTIAL}
+    assert len(stored()) == 2  # the first page is all this server ever shows
+    study_searches = [url for url in pacs.urls() if urlsplit(url).path.endswith("/studies")]
+    # One search per date window, plus the repeated first page in the window with the studies.
+    assert len(study_searches) == len(full_pull_windows(date.today())) + 1
+
+
+def test_server_ignoring_offset_is_reported_in_the_run(mock):
+    pacs = FakePacs(mock, [ds for _ in range(5) for ds in exam(n_series=1, n_instances=1)])
+    pacs.ignore_offset = True
+    register(page_size=2)
+
+    outcome = sync()
+
+    assert "offset" in json.dumps(outcome.to_json())
+
+
+# --- the re-check of known studies ----------------------------------------------------------
+
+
+def test_studies_gone_from_the_pacs_do_not_block_the_recheck_of_the_others(mock, monkeypatch):
+    monkeypatch.setattr(sync_run, "RECONCILE_PER_RUN", 1)
+    gone, kept = exam(n_series=1, n_instances=1), exam(n_series=1, n_instances=1)
+    pacs = FakePacs(mock, gone + kept)
+    register()
+    assert sync().ok
+    kept_uid = kept[0].StudyInstanceUID
+    # A study-scoped run re-checks `kept`: `gone` is now the least recently checked.
+    assert run_sync(NAME, SyncOrder(scope=SyncScope.STUDY, value=kept_uid), retry=RETRY).ok
+    del pacs.datasets[gone[0].SOPInstanceUID]
+    [added] = exam(n_series=1, n_instances=1)
+    added.StudyInstanceUID = kept_uid
+    pacs.datasets[added.SOPInstanceUID] = added
+
+    sync(), sync()  # two incremental runs, each re-checking one known study
+
+    assert added.SOPInstanceUID in stored()
+
+
+# --- a connection cut in the middle of a frames body ----------------------------------------
+
+
+def test_frames_body_cut_mid_way_fails_that_instance_only_and_the_next_run_completes_it(
+    mock, pacsbridge_home
+):
+    # 8 frames of 40,000 bytes: one 256 KiB read holds frames 1-6 whole and begins frame 7.
+    cine_frames = {"frames": 8, "rows": 200, "columns": 200}
+    datasets = exam(n_series=1, n_instances=2) + exam(n_series=1, n_instances=1, **cine_frames)
+    cine = datasets[-1]
+    pacs = FakePacs(mock, datasets)
+    pacs.cut_frames.add(cine.SOPInstanceUID)
+    integration_id = register()
+
+    first = sync()
+
+    assert first.run.status is RunStatus.PARTIAL
+    assert stored() == {ds.SOPInstanceUID for ds in datasets[:2]}
+    [error] = rows(SyncError)
+    assert (error.uid, error.item) == (cine.SOPInstanceUID, "instance")
+    assert error.url.endswith("/frames/1,2,3,4,5,6,7,8")
+    folder = files.absolute(
+        files.instance_dir(
+            integration_id, cine.StudyInstanceUID, cine.SeriesInstanceUID, cine.SOPInstanceUID
+        )
+    )
+    whole = [files.frame_name(n) for n in range(1, 7)]
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("frame-")) == whole
+    mock.calls.reset()
+
+    second = sync()
+
+    assert second.ok
+    assert stored() == {ds.SOPInstanceUID for ds in datasets}
+    frame_requests = [url for url in pacs.urls() if "/frames/" in url]
+    assert frame_requests == [error.url.replace("/frames/1,2,3,4,5,6,7,8", "/frames/7,8")]
+    for n in range(1, 9):
+        assert (folder / files.frame_name(n)).read_bytes() == factory.expected_frame_bytes(cine, n)
+    assert not list(pacsbridge_home.glob("files/**/*.partial"))
+
+
+# --- a PACS that cannot be used at all -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("refusal", "said", "hint"),
+    [
+        (401, "HTTP 401", "password"),
+        (ConnectionRefusedError(111, "Connection refused"), "refused", "port"),
+    ],
+    ids=["401", "unreachable"],
+)
+def test_unusable_pacs_fails_the_run_with_message_and_hint_and_writes_nothing(
+    mock, pacsbridge_home, refusal, said, hint
+):
+    pacs = FakePacs(mock, exam())
+    pacs.refuse = refusal
+    register()
+
+    outcome = sync()
+
+    assert outcome.run.status is RunStatus.FAILED
+    assert said in outcome.run.message
+    assert hint in outcome.run.message
+    [error] = rows(SyncError)
+    assert (error.item, error.hint is not None) == ("run", True)
+    assert [rows(model) for model in (Study, Series, Instance, SyncLock)] == [[], [], [], []]
+    assert not (pacsbridge_home / files.FILES_DIR).exists()
+
+
+# --- schema migration ------------------------------------------------------------------------
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_integration(mock, pacsbridge_home):
+    pacsbridge_home.mkdir(parents=True)
+    engine = create_engine(f"sqlite:///{pacsbridge_home / 'pacsbridge.db'}")
+    with engine.begin() as connection:
+        STEPS[0](connection)
+        connection.execute(text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
+        connection.execute(text("INSERT INTO schema_version (version) VALUES (1)"))
+    with Session(engine) as db:
+        db.add(
+            Integration(
+                name=NAME,
+                base_uri=BASE,
+                auth_kind=AuthKind.BASIC,
+                username="svc",
+                secret_ciphertext=SecretBox().encrypt(SECRET),
+            )
+        )
+        db.commit()
+    with engine.begin() as connection:  # version 1 had no lookback_days yet
+        connection.execute(text("ALTER TABLE integration DROP COLUMN lookback_days"))
+    engine.dispose()
+
+    integration = get_integration(NAME)
+
+    assert (integration.lookback_days, integration_secret(integration)) == (3, SECRET)
+    with store.engine().connect() as connection:
+        version = connection.execute(text("SELECT version FROM schema_version")).scalar_one()
+    assert version == len(STEPS)
+    FakePacs(mock, exam(n_series=1, n_instances=1))
+    assert sync().ok
+    assert len(stored()) == 1
