@@ -46,6 +46,15 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--max-concurrent", "max_concurrent_requests", {"type": int, "metavar": "N"}),
     ("--page-size", "page_size", {"type": int, "metavar": "N"}),
     ("--schedule-minutes", "schedule_minutes", {"type": int, "metavar": "N"}),
+    (
+        "--lookback-days",
+        "lookback_days",
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "scheduled runs re-search this many days before the last one",
+        },
+    ),
 ] + [
     (f"--{kind.value.replace('_', '-')}", kind.value, {"metavar": "TEMPLATE"})
     for kind in TemplateKind

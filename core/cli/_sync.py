@@ -9,8 +9,10 @@ import threading
 from typing import Any
 
 from pacsbridge.core.browse import list_instances, list_runs, list_studies, run_errors
-from pacsbridge.core.cli._output import print_json, print_table
+from pacsbridge.core.cli._output import print_json, print_table, print_warnings
 from pacsbridge.core.errors import InvalidInput
+from pacsbridge.core.integration import settings_warnings
+from pacsbridge.core.integrations import get_integration
 from pacsbridge.core.paths import check_uid
 from pacsbridge.core.store import SyncRun, SyncScope
 from pacsbridge.core.sync import SyncOrder, request_sync, run_sync
@@ -109,6 +111,7 @@ def _sync(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
+        print_warnings(settings_warnings(get_integration(args.name)))
         _print_outcome(summary)
     return 0 if outcome.ok else 1
 
