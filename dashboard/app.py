@@ -1,0 +1,28 @@
+"""The support staff's dashboard: `streamlit run dashboard/app.py` (or `pacsbridge dashboard`).
+
+Every page is a small file in pages/: it gathers input, calls one core function, renders the
+result. No HTTP, SQL or DICOM parsing happens here; state that outlives a rerun lives in the
+store. Login comes first: nothing is shown to a visitor who is not signed in.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pacsbridge.dashboard.auth import signed_in_user
+
+st.set_page_config(page_title="pacsbridge", page_icon="🩺", layout="wide")
+
+user = signed_in_user()  # shows the login form and stops the run when nobody is signed in
+
+PAGES = [
+    st.Page("pages/overview.py", title="Overview", icon="🚦", default=True),
+    st.Page("pages/studies.py", title="Studies", icon="🖼️"),
+    st.Page("pages/patient.py", title="Patient measurements", icon="📈"),
+    st.Page("pages/activity.py", title="Sync activity", icon="🔄"),
+    st.Page("pages/connection.py", title="Connection test", icon="🔌"),
+    st.Page("pages/settings.py", title="Integration settings", icon="⚙️"),
+    st.Page("pages/mappings.py", title="Code mappings", icon="🏷️"),
+]
+
+st.navigation(PAGES).run()
