@@ -453,9 +453,12 @@ class FileFrameSink:
         self.saved: list[SavedFrame] = []
         self._current: tuple[int, PartHeaders, Path, Any] | None = None
         self._size = 0
+        self._directory_made = False
 
     def begin(self, frame_number: int, part: PartHeaders) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self._directory_made:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._directory_made = True
         partial = self.directory / f"{self.name(frame_number)}.partial"
         self._current = (frame_number, part, partial, partial.open("wb"))
         self._size = 0

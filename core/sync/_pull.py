@@ -132,7 +132,9 @@ class InstancePuller:
         pulled.number_of_frames = count
         pulled.transfer_syntax = syntax_file.read_text().strip() if syntax_file.exists() else None
         pulled.frames_bytes = sum(
-            (directory / files.frame_name(n)).stat().st_size for n in range(1, count + 1)
+            frame.stat().st_size
+            for frame in directory.glob("frame-*")
+            if frame.suffix != ".partial"
         )
         pulled.files_path = str(relative)
         thumbnail = directory / files.THUMBNAIL_NAME
