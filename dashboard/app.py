@@ -1,6 +1,7 @@
 """The support staff's dashboard: `streamlit run dashboard/app.py` (or `pacsbridge dashboard`).
 
-Every page is a small file in pages/: it gathers input, calls one core function, renders the
+Every page is a small file in views/ (a folder named pages/ would let Streamlit run a page file
+on its own, skipping the sign-in below): it gathers input, calls one core function, renders the
 result. No HTTP, SQL or DICOM parsing happens here; state that outlives a rerun lives in the
 store. Login comes first: nothing is shown to a visitor who is not signed in.
 """
@@ -16,13 +17,13 @@ st.set_page_config(page_title="pacsbridge", page_icon="🩺", layout="wide")
 user = signed_in_user()  # shows the login form and stops the run when nobody is signed in
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon="🚦", default=True),
-    st.Page("pages/studies.py", title="Studies", icon="🖼️"),
-    st.Page("pages/patient.py", title="Patient measurements", icon="📈"),
-    st.Page("pages/activity.py", title="Sync activity", icon="🔄"),
-    st.Page("pages/connection.py", title="Connection test", icon="🔌"),
-    st.Page("pages/settings.py", title="Integration settings", icon="⚙️"),
-    st.Page("pages/mappings.py", title="Code mappings", icon="🏷️"),
+    st.Page("views/overview.py", title="Overview", icon="🚦", default=True),
+    st.Page("views/studies.py", title="Studies", icon="🖼️"),
+    st.Page("views/patient.py", title="Patient measurements", icon="📈"),
+    st.Page("views/activity.py", title="Sync activity", icon="🔄"),
+    st.Page("views/connection.py", title="Connection test", icon="🔌"),
+    st.Page("views/settings.py", title="Integration settings", icon="⚙️"),
+    st.Page("views/mappings.py", title="Code mappings", icon="🏷️"),
 ]
 
 st.navigation(PAGES).run()

@@ -9,7 +9,16 @@ import json
 import logging
 import sys
 
-from pacsbridge.core.cli import _checks, _demo, _integrations, _measurements, _sync, _worker
+from pacsbridge.core.cli import (
+    _checks,
+    _dashboard,
+    _demo,
+    _integrations,
+    _measurements,
+    _sync,
+    _users,
+    _worker,
+)
 from pacsbridge.core.errors import (
     IntegrationExists,
     InvalidInput,
@@ -43,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     _measurements.register(commands_with_json)
     _demo.register(commands_with_json)
     _worker.register(commands_with_json)
+    _users.register(commands_with_json)
+    _dashboard.register(commands_with_json)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Synthetic ultrasound and SR datasets for the tests.
+"""Synthetic ultrasound and SR datasets for the tests and the demo clinic.
 
 Real patient files cannot go into a repository, and sample files from libraries share UIDs.
 These generators build small, valid objects with fresh UIDs and pixel content that depends
@@ -52,12 +52,20 @@ def us_image(
     photometric: str = "MONOCHROME2",
     jpeg: bool = False,
     seed: int = 0,
+    pixels: list[np.ndarray] | None = None,
+    manufacturer: str = "pacsbridge tests",
 ) -> Dataset:
     """An ultrasound image (multi-frame when ``frames`` > 1), native or JPEG baseline.
 
     ``photometric`` is "MONOCHROME2" or "RGB" (8 bits). With ``jpeg`` the frames are encoded
     by Pillow; RGB is then stored as YBR_FULL_422, which is what a 4:2:2 baseline JPEG holds.
+    ``pixels`` gives the frames (uint8, rows x columns, x 3 for RGB) instead of the seeded
+    gradient; their shape then sets rows, columns, frames and the photometric interpretation.
     """
+    if pixels is not None:
+        rows, columns = pixels[0].shape[:2]
+        frames = len(pixels)
+        photometric = "RGB" if pixels[0].ndim == 3 else "MONOCHROME2"
     if photometric not in ("MONOCHROME2", "RGB"):
         raise ValueError(f"unsupported photometric interpretation {photometric!r}")
     if frames < 1:
@@ -66,7 +74,7 @@ def us_image(
     sop_uid = sop_uid or generate_uid()
     transfer_syntax = JPEGBaseline8Bit if jpeg else ExplicitVRLittleEndian
     ds = _base_dataset(sop_class, sop_uid, transfer_syntax)
-    _add_patient_study_series(
+    add_patient_study_series(
         ds,
         patient_id=patient_id,
         patient_name=patient_name,
@@ -78,6 +86,7 @@ def us_image(
         accession_number=accession_number,
         modality="US",
         series_number=series_number,
+        manufacturer=manufacturer,
     )
     ds.InstanceNumber = instance_number
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
@@ -101,7 +110,8 @@ def us_image(
         ds.FrameIncrementPointer = FRAME_TIME_TAG
         ds.CineRate = round(1000 / FRAME_TIME_MS)
 
-    pixels = [_frame_pixels(rows, columns, rgb=rgb, seed=seed, frame=n) for n in range(frames)]
+    if pixels is None:
+        pixels = [_frame_pixels(rows, columns, rgb=rgb, seed=seed, frame=n) for n in range(frames)]
     if jpeg:
         ds.PixelData = encapsulate([_jpeg_baseline(p) for p in pixels])
         ds["PixelData"].VR = "OB"
@@ -155,7 +165,7 @@ def basic_sr(
         raise ValueError(f"laterality must be one of {sorted(lateralities)}")
     sop_uid = sop_uid or generate_uid()
     ds = _base_dataset(COMPREHENSIVE_SR_STORAGE, sop_uid, ExplicitVRLittleEndian)
-    _add_patient_study_series(
+    add_patient_study_series(
         ds,
         patient_id=patient_id,
         patient_name=patient_name,
@@ -266,7 +276,7 @@ def _base_dataset(sop_class: UID, sop_uid: str, transfer_syntax: UID) -> Dataset
     return ds
 
 
-def _add_patient_study_series(
+def add_patient_study_series(
     ds: Dataset,
     *,
     patient_id: str,
@@ -279,7 +289,10 @@ def _add_patient_study_series(
     accession_number: str | None,
     modality: str,
     series_number: int,
+    manufacturer: str = "pacsbridge tests",
 ) -> None:
+    """The patient, study and series attributes every object of a study shares: QIDO-RS
+    searches match on them, so an object without them is not found with its study."""
     ds.PatientName = patient_name
     ds.PatientID = patient_id
     ds.PatientBirthDate = ""
@@ -294,7 +307,7 @@ def _add_patient_study_series(
     ds.Modality = modality
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = series_number
-    ds.Manufacturer = "pacsbridge tests"
+    ds.Manufacturer = manufacturer
 
 
 def _accession_for(study_uid: str) -> str:

@@ -11,7 +11,7 @@ and the pages `sect_TID_<n>.html` beside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 # PS3.16 Annex O, "SNOMED Concept ID to SNOMED ID Mapping"; pydicom keeps it in a private module,
@@ -24,7 +24,7 @@ _SRT_TO_SCT: dict[str, str] = _snomed_mapping["SRT"]
 _PRIVATE_SCHEMES_WITHOUT_99 = frozenset({"TSBus"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Code:
     """A coded concept; equal and hashed on (scheme, value) only.
 
@@ -33,8 +33,19 @@ class Code:
 
     scheme: str
     value: str
-    meaning: str = field(default="", compare=False)
-    legacy_value: str | None = field(default=None, compare=False)
+    meaning: str = ""
+    legacy_value: str | None = None
+
+    # Written out rather than generated: codes are compared and looked up hundreds of times per
+    # report, and the generated methods build a tuple on every call.
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Code:
+            return NotImplemented
+        return self.value == other.value and self.scheme == other.scheme
+
+    def __hash__(self) -> int:
+        # Equal codes have equal values; one value in two schemes is rare enough not to matter.
+        return hash(self.value)
 
     @property
     def is_private(self) -> bool:

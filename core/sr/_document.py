@@ -6,13 +6,14 @@ https://dicom.nema.org/medical/dicom/current/output/chtml/part03/sect_C.17.2.htm
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
 
 from . import _codes as c
+from ._elements import Attributes, access_for, as_list, text
 from ._items import ContentItem, ParseWarning
 
 # SR Storage SOP classes (PS3.4 B.5): Basic Text, Enhanced, Comprehensive, Comprehensive 3D and
@@ -56,48 +57,77 @@ class SrDocument:
         return self.title in c.OBGYN_REPORT_TITLES
 
 
-def read_document(dataset: Dataset, root: ContentItem) -> tuple[SrDocument, list[ParseWarning]]:
-    """The header of `dataset`; `root` is its already-read root content item (the title)."""
-    warnings: list[ParseWarning] = []
+# PS3.3 C.12.1 SOP Common, C.7.1.1 Patient, C.7.2.1 General Study, C.7.3.1 General Series and
+# C.17.2 SR Document General: the attributes of the header read here, by tag.
+_SOP_CLASS_UID = 0x00080016
+_SOP_INSTANCE_UID = 0x00080018
+_PATIENT_ID = 0x00100020
+_STUDY_INSTANCE_UID = 0x0020000D
+_SERIES_INSTANCE_UID = 0x0020000E
+_COMPLETION_FLAG = 0x0040A491
+_VERIFICATION_FLAG = 0x0040A493
+_PREDECESSOR_DOCUMENTS_SEQUENCE = 0x0040A360
+_CONTENT_TEMPLATE_SEQUENCE = 0x0040A504
+_TEMPLATE_IDENTIFIER = 0x0040DB00
+_REFERENCED_SERIES_SEQUENCE = 0x00081115
+_REFERENCED_SOP_SEQUENCE = 0x00081199
+_REFERENCED_SOP_INSTANCE_UID = 0x00081155
 
-    def text(keyword: str, source: Dataset = dataset) -> str:
-        try:
-            value = source.get(keyword)
-        except Exception as exc:  # pydicom decodes lazily and raises many exception types
-            warnings.append(ParseWarning("header", f"{keyword} could not be decoded ({exc})"))
-            return ""
-        return "" if value is None else str(value).strip()
+_HEADER = Attributes(
+    _SOP_CLASS_UID,
+    _SOP_INSTANCE_UID,
+    _PATIENT_ID,
+    _STUDY_INSTANCE_UID,
+    _SERIES_INSTANCE_UID,
+    _COMPLETION_FLAG,
+    _VERIFICATION_FLAG,
+    _PREDECESSOR_DOCUMENTS_SEQUENCE,
+    _CONTENT_TEMPLATE_SEQUENCE,
+)
+_TEMPLATE = Attributes(_TEMPLATE_IDENTIFIER)
+# The SOP Instance Reference Macro nested in the Hierarchical SOP Instance Reference Macro.
+_REFERENCED_STUDY = Attributes(_REFERENCED_SERIES_SEQUENCE)
+_REFERENCED_SERIES = Attributes(_REFERENCED_SOP_SEQUENCE)
+_REFERENCED_SOP = Attributes(_REFERENCED_SOP_INSTANCE_UID)
 
-    def items(keyword: str, source: Dataset) -> list[Dataset]:
-        try:
-            value: Any = source.get(keyword)
-        except Exception as exc:  # as above
-            warnings.append(ParseWarning("header", f"{keyword} could not be decoded ({exc})"))
-            return []
-        if not isinstance(value, Sequence) or isinstance(value, str):
-            return []
-        return [item for item in value if isinstance(item, Dataset)]
 
-    templates = items("ContentTemplateSequence", dataset)
+def read_document(
+    source: Dataset | Mapping[str, Any], root: ContentItem
+) -> tuple[SrDocument, list[ParseWarning]]:
+    """The header of `source` (a Dataset or DICOM JSON); `root` is its already-read root content
+    item (the title)."""
+    access = access_for(source)
+    problems: list[str] = []
+
+    def read(item: Any, wanted: Attributes) -> dict[int, Any]:
+        return access.read(item, wanted, problems) if access.is_item(item) else {}
+
+    def items(sequence: Any) -> list[Any]:
+        return [item for item in as_list(sequence) if access.is_item(item)]
+
+    header = read(source, _HEADER)
+    templates = items(header.get(_CONTENT_TEMPLATE_SEQUENCE))
     predecessors = tuple(
-        text("ReferencedSOPInstanceUID", sop)
-        for study in items("PredecessorDocumentsSequence", dataset)
-        for series in items("ReferencedSeriesSequence", study)
-        for sop in items("ReferencedSOPSequence", series)
+        text(read(sop, _REFERENCED_SOP).get(_REFERENCED_SOP_INSTANCE_UID))
+        for study in items(header.get(_PREDECESSOR_DOCUMENTS_SEQUENCE))
+        for series in items(read(study, _REFERENCED_STUDY).get(_REFERENCED_SERIES_SEQUENCE))
+        for sop in items(read(series, _REFERENCED_SERIES).get(_REFERENCED_SOP_SEQUENCE))
     )
-    sop_class_uid = text("SOPClassUID")
+    template_id = text(read(templates[0], _TEMPLATE).get(_TEMPLATE_IDENTIFIER)) if templates else ""
+    sop_class_uid = text(header.get(_SOP_CLASS_UID))
+    warnings = [ParseWarning("header", problem) for problem in problems]
     if sop_class_uid and sop_class_uid not in SR_SOP_CLASSES:
         warnings.append(ParseWarning("header", f"SOP class {sop_class_uid} is not an SR"))
     document = SrDocument(
-        patient_id=text("PatientID"),
-        study_uid=text("StudyInstanceUID"),
-        series_uid=text("SeriesInstanceUID"),
-        sop_instance_uid=text("SOPInstanceUID"),
+        patient_id=text(header.get(_PATIENT_ID)),
+        study_uid=text(header.get(_STUDY_INSTANCE_UID)),
+        series_uid=text(header.get(_SERIES_INSTANCE_UID)),
+        sop_instance_uid=text(header.get(_SOP_INSTANCE_UID)),
         sop_class_uid=sop_class_uid,
         title=root.concept,
-        template_id=text("TemplateIdentifier", templates[0]) if templates else "",
-        completion_flag=text("CompletionFlag"),
-        verification_flag=text("VerificationFlag"),
+        template_id=template_id,
+        completion_flag=text(header.get(_COMPLETION_FLAG)),
+        verification_flag=text(header.get(_VERIFICATION_FLAG)),
         predecessor_uids=predecessors,
         acquisition_protocol=_acquisition_protocol(root),
     )

@@ -7,6 +7,9 @@ point and what is there; codes mapped from SNOMED-RT show the value the device s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
@@ -27,10 +30,11 @@ _TEXT_WIDTH = 80
 _LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
 
 
-def dump_tree(source: Dataset | ContentTree) -> str:
-    """The SR's content tree as indented text (with its header when given a dataset)."""
+def dump_tree(source: Dataset | Mapping[str, Any] | ContentTree) -> str:
+    """The SR's content tree as indented text, with its header when given the document (a
+    Dataset or DICOM JSON) rather than an already-read tree."""
     lines = []
-    if isinstance(source, Dataset):
+    if not isinstance(source, ContentTree):
         tree = walk(source)
         document, header_warnings = read_document(source, tree.root)
         sop_class = _sop_class_name(document.sop_class_uid) or "?"

@@ -1,4 +1,4 @@
-"""From an SR dataset to normalized measurement rows: one per NUM by value, plus computed means.
+"""From an SR document to normalized measurement rows: one per NUM by value, plus computed means.
 
 Every NUM is kept: a concept pacsbridge does not know, vendor-private ones included, becomes a
 row of kind `other` with its raw code, so a per-integration code mapping can name it later
@@ -8,6 +8,8 @@ without pulling the study again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from pydicom.dataset import Dataset
 
@@ -33,12 +35,13 @@ _CONTEXT_RELATIONSHIPS = frozenset({"HAS OBS CONTEXT", "HAS ACQ CONTEXT"})
 
 
 def extract_measurements(
-    dataset: Dataset, code_mapping: CodeMapping | None = None
+    source: Dataset | Mapping[str, Any], code_mapping: CodeMapping | None = None
 ) -> ExtractionResult:
-    """The measurement rows of one SR document (Part-10 or converted DICOM JSON); never raises
-    on damaged content, which yields what can be read plus warnings."""
-    tree = walk(dataset)
-    document, header_warnings = read_document(dataset, tree.root)
+    """The measurement rows of one SR document, a pydicom Dataset (from a Part-10 file) or a
+    DICOM JSON object (WADO-RS instance metadata, read as it is); never raises on damaged
+    content, which yields what can be read plus warnings."""
+    tree = walk(source)
+    document, header_warnings = read_document(source, tree.root)
     extraction = _Extraction(document, _normalized_mapping(code_mapping or {}))
     extraction.collect(tree.root, Context.of_document(tree.root))
     rows = choose_reported(extraction.rows, MEAN_COMPUTED_WHEN_UNMARKED)
@@ -47,19 +50,44 @@ def extract_measurements(
 
 
 def extract_study_measurements(
-    datasets: Iterable[Dataset], code_mapping: CodeMapping | None = None
+    sources: Iterable[Dataset | Mapping[str, Any]], code_mapping: CodeMapping | None = None
 ) -> list[ExtractionResult]:
     """Each SR of a study read on its own; a re-sent instance (same SOP Instance UID) once."""
     seen: set[str] = set()
     results = []
-    for dataset in datasets:
-        result = extract_measurements(dataset, code_mapping)
+    for source in sources:
+        result = extract_measurements(source, code_mapping)
         uid = result.document.sop_instance_uid
         if uid and uid in seen:
             continue
         seen.add(uid)
         results.append(result)
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class _Modifiers:
+    """What the children of a NUM say about it (TID 300 rows 3-9, TID 310)."""
+
+    laterality: str | None = None
+    finding_site: c.Code | None = None
+    derivation: str | None = None
+    selection: str | None = None
+
+    @classmethod
+    def of(cls, item: ContentItem) -> _Modifiers:
+        site = item.child_value(c.FINDING_SITE)
+        return cls(
+            laterality=laterality_of(item),
+            finding_site=site if isinstance(site, c.Code) else None,
+            derivation=derivation_of(item),
+            selection=selection_of(item),
+        )
+
+
+_NO_MODIFIERS = _Modifiers()
+_NO_CONCEPT = c.Code("", "")
+_NO_VALUE = NumericValue(None, None)
 
 
 def _normalized_mapping(mapping: CodeMapping) -> dict[c.Code, tuple[str, str]]:
@@ -89,11 +117,11 @@ class _Extraction:
                 self.collect(child, context)
 
     def row(self, item: ContentItem, context: Context) -> MeasurementRow:
-        concept = item.concept or c.Code("", "")
-        numeric = item.value if isinstance(item.value, NumericValue) else NumericValue(None, None)
+        concept = item.concept or _NO_CONCEPT
+        numeric = item.value if isinstance(item.value, NumericValue) else _NO_VALUE
         sent_unit = numeric.unit.value if numeric.unit and numeric.unit.value else None
         kind, stored_unit, side = OTHER, None, None
-        mapped = self.mapping.get(concept)
+        mapped = self.mapping.get(concept) if self.mapping else None
         rule = None if mapped else kind_rule(concept, context.section)
         if mapped:
             kind, mapped_unit = mapped
@@ -107,14 +135,15 @@ class _Extraction:
             kind, stored_unit, side = rule.kind, rule.unit, rule.laterality
         value, unit = self.normalized(item, kind, numeric.value, sent_unit, stored_unit)
 
+        # TID 300 modifiers and properties of the NUM itself; most NUMs have none.
+        modifiers = _Modifiers.of(item) if item.children else _NO_MODIFIERS
         if side:
             side_source = "concept"
-        elif side := laterality_of(item):
+        elif side := modifiers.laterality:
             side_source = "modifier"
         else:
             side, side_source = context.laterality, context.laterality_source
-        site = item.child_value(c.FINDING_SITE)
-        site = site if isinstance(site, c.Code) else context.finding_site
+        site = modifiers.finding_site or context.finding_site
         qualifier = numeric.qualifier
         return MeasurementRow(
             patient_id=self.document.patient_id,
@@ -130,8 +159,8 @@ class _Extraction:
             laterality=side,
             group=context.group,
             fetus_id=context.fetus_id,
-            derivation=derivation_of(item),
-            selection=selection_of(item),
+            derivation=modifiers.derivation,
+            selection=modifiers.selection,
             section=context.section,
             finding_site=(site.meaning or site.value) if site else None,
             context_path=context.path,

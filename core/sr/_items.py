@@ -75,8 +75,11 @@ class ContentItem:
 
     def child_value(self, concept: Code) -> ContentValue:
         """The value of the first child by value with this concept name, or None."""
+        # Compared field by field: this runs for every modifier of every measurement.
+        scheme, value = concept.scheme, concept.value
         for child in self.children:
-            if child.concept == concept:
+            code = child.concept
+            if code is not None and code.value == value and code.scheme == scheme:
                 return child.value
         return None
 

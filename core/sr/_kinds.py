@@ -77,12 +77,16 @@ KIND_TABLE: tuple[KindRule, ...] = (
 # clinician reads their mean, which pacsbridge then computes (and flags as computed).
 MEAN_COMPUTED_WHEN_UNMARKED = frozenset({"follicle_diameter"})
 
-_RULES: dict[tuple[Section | None, c.Code], KindRule] = {
-    (rule.section, rule.concept): rule for rule in KIND_TABLE
-}
+# Each concept's rows, those limited to a section first: one look-up per measurement.
+_RULES: dict[c.Code, list[KindRule]] = {}
+for _rule in sorted(KIND_TABLE, key=lambda rule: rule.section is None):
+    _RULES.setdefault(_rule.concept, []).append(_rule)
 STORED_UNIT: dict[str, str] = {rule.kind: rule.unit for rule in KIND_TABLE}
 
 
 def kind_rule(concept: c.Code, section: Section | None) -> KindRule | None:
     """The table row for a concept, preferring one limited to the section it was found in."""
-    return _RULES.get((section, concept)) or _RULES.get((None, concept))
+    for rule in _RULES.get(concept, ()):
+        if rule.section is None or rule.section is section:
+            return rule
+    return None

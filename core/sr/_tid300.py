@@ -10,7 +10,6 @@ https://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_TID_310.ht
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import replace
 from statistics import fmean
 
@@ -73,8 +72,8 @@ def choose_reported(
     Derivation = Mean, else, for kinds in `mean_computed_kinds` with several values, their
     mean (added as a computed row), else the only or the last value.
     """
-    measurements: defaultdict[tuple[object, ...], list[int]] = defaultdict(list)
-    for index, row in enumerate(rows):
+    measurements: dict[tuple[object, ...], list[MeasurementRow]] = {}
+    for row in rows:
         if row.value is not None:
             key = (
                 row.context_path,
@@ -83,39 +82,48 @@ def choose_reported(
                 row.laterality,
                 row.fetus_id,
             )
-            measurements[key].append(index)
+            members = measurements.get(key)
+            if members is None:
+                measurements[key] = [row]
+            else:
+                members.append(row)
 
-    chosen: dict[int, str] = {}
     computed: list[MeasurementRow] = []
     for members in measurements.values():
-        by_selection = [i for i in members if rows[i].selection]
-        by_mean = [i for i in members if rows[i].derivation == "mean"]
+        if len(members) == 1:  # most measurements have one value; it is the one to read
+            only = members[0]
+            if only.selection:
+                _report(only, "selection_status")
+            else:
+                _report(only, "mean" if only.derivation == "mean" else "only_value")
+            continue
+        by_selection = [row for row in members if row.selection]
+        by_mean = [row for row in members if row.derivation == "mean"]
         # A maximum or an estimate next to the measured values is not one to average.
-        measured = [i for i in members if rows[i].derivation in (None, "measured")]
+        measured = [row for row in members if row.derivation in (None, "measured")]
         if by_selection:
-            chosen[by_selection[-1]] = "selection_status"
+            _report(by_selection[-1], "selection_status")
         elif by_mean:
-            chosen[by_mean[-1]] = "mean"
-        elif len(members) == 1:
-            chosen[members[0]] = "only_value"
+            _report(by_mean[-1], "mean")
         elif (
-            rows[members[0]].kind in mean_computed_kinds
+            members[0].kind in mean_computed_kinds
             and len(measured) > 1
-            and len({rows[i].unit for i in measured}) == 1
+            and len({row.unit for row in measured}) == 1
         ):
-            computed.append(_mean_row(rows, measured))
+            computed.append(_mean_row(measured))
         else:
-            chosen[members[-1]] = "last_value"
-
-    for index, reason in chosen.items():
-        rows[index].reported = True
-        rows[index].reported_by = reason
+            _report(members[-1], "last_value")
     return rows + computed
 
 
-def _mean_row(rows: list[MeasurementRow], members: list[int]) -> MeasurementRow:
-    first = rows[members[0]]
-    mean = fmean(rows[i].value for i in members if rows[i].value is not None)
+def _report(row: MeasurementRow, reason: str) -> None:
+    row.reported = True
+    row.reported_by = reason
+
+
+def _mean_row(members: list[MeasurementRow]) -> MeasurementRow:
+    first = members[0]
+    mean = fmean(row.value for row in members if row.value is not None)
     return replace(
         first,
         value=round(mean, 3),

@@ -10,8 +10,8 @@ https://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_TID_5000.h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from . import _codes as c
 from ._items import ContentItem
@@ -72,9 +72,12 @@ _GROUP_IDENTIFIERS = (c.IDENTIFIER, c.FOLLICLE_COUNT_GROUP_IDENTIFIER, c.TRACKIN
 _FETUS_IDENTIFIERS = (c.FETUS_ID, c.SUBJECT_ID)
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What the containers above a content item say about it."""
+class Context(NamedTuple):
+    """What the containers above a content item say about it.
+
+    A named tuple rather than a frozen dataclass: one is made per container of every report,
+    and a frozen dataclass sets each field through `object.__setattr__`.
+    """
 
     path: str
     section: Section | None = None
@@ -139,7 +142,7 @@ def _laterality(container: ContentItem) -> tuple[str | None, str | None]:
     if side:
         return side, "container"
     for child in container.children:
-        if child.concept == c.FINDING_SITE and (side := laterality_of(child)):
+        if child.children and child.concept == c.FINDING_SITE and (side := laterality_of(child)):
             return side, "container"
     for child in container.children:
         if child.value_type == "TEXT" and isinstance(child.value, str):

@@ -29,6 +29,7 @@ from pacsbridge.core.store._sync import (
     SyncRun,
     SyncScope,
 )
+from pacsbridge.core.store._users import User, UserRole
 
 __all__ = [
     "CodeMapping",
@@ -47,6 +48,8 @@ __all__ = [
     "SyncRequest",
     "SyncRun",
     "SyncScope",
+    "User",
+    "UserRole",
     "engine",
     "session",
     "utcnow",

@@ -24,6 +24,7 @@ from pacsbridge.core.store._sync import (
     SyncRequest,
     SyncRun,
 )
+from pacsbridge.core.store._users import User
 
 Step = Callable[[Connection], None]
 
@@ -53,6 +54,7 @@ STEPS: list[Step] = [
     add_column("integration", "lookback_days", "INTEGER NOT NULL DEFAULT 3"),
     create_tables(Measurement, CodeMapping),
     add_column("syncrun", "measurements", "INTEGER NOT NULL DEFAULT 0"),
+    create_tables(User),
 ]
 
 

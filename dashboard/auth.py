@@ -1,0 +1,141 @@
+"""Signing in to the dashboard, session timeout, and the admin-only guard.
+
+Accounts live in the store (`pacsbridge users add`). The session keeps only the user's name,
+role and last activity: the password is checked in the sign-in callback and its field is
+emptied there, so it is neither kept in the session nor sent back to the browser. The account
+is read again on every run, so a removed user or a changed role takes effect at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import streamlit as st
+
+from pacsbridge.core.store import User, UserRole
+from pacsbridge.core.users import get_user, has_users, verify_login
+
+SESSION_KEY = "pacsbridge.signed_in"
+TIMEOUT_ENV = "PACSBRIDGE_SESSION_MINUTES"
+DEFAULT_TIMEOUT_MINUTES = 30.0
+_NOTICE_KEY = "pacsbridge.sign_in_notice"
+_FAILED_KEY = "pacsbridge.sign_in_failed"
+_USERNAME_KEY = "sign_in.username"
+_PASSWORD_KEY = "sign_in.password"  # noqa: S105 - a widget key, not a password
+
+log = logging.getLogger("pacsbridge.dashboard")
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """What the session remembers about its user between runs."""
+
+    username: str
+    role: UserRole
+    last_activity: float  # time.time() of the last run the user caused
+
+
+def session_timeout_minutes() -> float:
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        minutes = float(raw) if raw else DEFAULT_TIMEOUT_MINUTES
+    except ValueError:
+        minutes = 0
+    if minutes <= 0:
+        log.warning(
+            "%s=%r is not a positive number of minutes; using %g",
+            TIMEOUT_ENV,
+            raw,
+            DEFAULT_TIMEOUT_MINUTES,
+        )
+        return DEFAULT_TIMEOUT_MINUTES
+    return minutes
+
+
+def signed_in_user() -> User:
+    """The signed-in user, with a sign-out button in the sidebar; otherwise the sign-in form.
+
+    Called once per run by the app shell, before any page; it stops the run when nobody is
+    signed in. Pages use `current_user()`.
+    """
+    user = current_user()
+    st.sidebar.caption(f"Signed in as **{user.username}** ({user.role.value})")
+    st.sidebar.button("Sign out", on_click=_sign_out, args=("You signed out.",))
+    return user
+
+
+def current_user() -> User:
+    """The signed-in user, whose activity renews the session; otherwise the sign-in form.
+
+    Every page calls it, not only the shell: a second guard, should a page file ever run on its
+    own (Streamlit does that for files in a folder named pages/, which is why ours is views/).
+    """
+    user = _session_user()
+    if user is None:
+        _sign_in_form()
+        st.stop()
+    st.session_state[SESSION_KEY] = SignedIn(user.username, user.role, time.time())
+    return user
+
+
+def require_admin(user: User, action: str) -> None:
+    """Stop the page here for a viewer, saying what only admins can do."""
+    if not user.is_admin:
+        st.info(f"Only admins can {action}. You are signed in as a viewer.")
+        st.stop()
+
+
+def _session_user() -> User | None:
+    session: SignedIn | None = st.session_state.get(SESSION_KEY)
+    if session is None:
+        return None
+    minutes = session_timeout_minutes()
+    if time.time() - session.last_activity > minutes * 60:
+        _sign_out(f"You were signed out after {minutes:g} minutes without activity. Sign in again.")
+        return None
+    user = get_user(session.username)
+    if user is None:
+        _sign_out("Your account no longer exists. Ask an admin for one.")
+    return user
+
+
+def _sign_out(notice: str) -> None:
+    st.session_state.pop(SESSION_KEY, None)
+    st.session_state[_NOTICE_KEY] = notice
+
+
+def _check_sign_in() -> None:
+    # Runs as the form's callback, before the script: the password widget can still be
+    # emptied here, so the typed password does not outlive this request.
+    username = st.session_state.get(_USERNAME_KEY, "")
+    password = st.session_state.get(_PASSWORD_KEY, "")
+    st.session_state[_PASSWORD_KEY] = ""
+    user = verify_login(username, password) if username and password else None
+    if user is None:
+        st.session_state[_FAILED_KEY] = True
+        return
+    st.session_state[SESSION_KEY] = SignedIn(user.username, user.role, time.time())
+
+
+def _sign_in_form() -> None:
+    st.title("pacsbridge")
+    notice = st.session_state.pop(_NOTICE_KEY, None)
+    if notice:
+        st.info(notice)
+    if not has_users():
+        st.warning(
+            "No users yet. On the server, create the first admin (the password is asked for, "
+            "or read from $PACSBRIDGE_SECRET):"
+        )
+        st.code("pacsbridge users add NAME --role admin", language="bash")
+    with st.form("sign_in"):
+        st.text_input("User name", key=_USERNAME_KEY, autocomplete="username")
+        st.text_input(
+            "Password", key=_PASSWORD_KEY, type="password", autocomplete="current-password"
+        )
+        st.form_submit_button("Sign in", type="primary", on_click=_check_sign_in)
+    if st.session_state.pop(_FAILED_KEY, False):
+        st.error("Wrong user name or password.")

@@ -1,0 +1,237 @@
+"""The Patient measurements page and core.patient_series, from measurement rows in the store."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from pacsbridge.core import store
+from pacsbridge.core.errors import InvalidInput
+from pacsbridge.core.integration import IntegrationSettings
+from pacsbridge.core.integrations import add_integration
+from pacsbridge.core.patient_series import UNKNOWN_SIDE, patient_series
+from pacsbridge.core.store import Measurement, Study
+
+PAGE = "views/patient.py"
+DAYS = {"20261102": "1.2.3.1", "20261105": "1.2.3.2", "20261107": "1.2.3.3", "20261215": "1.2.3.4"}
+
+
+def row(integration_id: int, day: str, kind: str, value: float | None, **fields) -> Measurement:
+    defaults = {
+        "patient_id": "FC-1001",
+        "study_uid": DAYS[day],
+        "series_uid": DAYS[day] + ".8",
+        "sop_instance_uid": DAYS[day] + ".9",
+        "reported": True,
+        "unit": "mm",
+    }
+    return Measurement(
+        integration_id=integration_id,
+        study_date=day,
+        kind=kind,
+        concept_code="x",
+        concept_scheme="99TEST",
+        concept_meaning=kind,
+        value=value,
+        **{**defaults, **fields},
+    )
+
+
+@pytest.fixture
+def cycle() -> int:
+    """A stimulation cycle on three days, then an early pregnancy scan."""
+    integration = add_integration(
+        IntegrationSettings(name="clinic", base_uri="http://127.0.0.1:8042/dicom-web"), None
+    )
+    i = integration.id
+    assert i is not None
+    rows = [
+        # Left follicle 1 grows 12 → 15 → 18 mm; a rescan on day 2 measured it twice.
+        row(i, "20261102", "follicle_diameter", 12.0, laterality="left", group="1"),
+        row(i, "20261105", "follicle_diameter", 14.0, laterality="left", group="1"),
+        row(i, "20261105", "follicle_diameter", 16.0, laterality="left", group="1"),
+        row(i, "20261107", "follicle_diameter", 18.0, laterality="left", group="1"),
+        row(i, "20261107", "follicle_diameter", 11.0, laterality="left", group="2"),
+        row(i, "20261105", "follicle_diameter", 10.0, laterality="right", group="10"),
+        row(i, "20261105", "follicle_diameter", 13.0, laterality="right", group="2"),
+        row(i, "20261107", "follicle_diameter", 9.0, group="1"),
+        # Not reported (one of several diameters), no value, or another patient: left out.
+        row(i, "20261107", "follicle_diameter", 30.0, laterality="left", group="1", reported=False),
+        row(i, "20261107", "follicle_diameter", None, laterality="left", group="3"),
+        row(i, "20261107", "follicle_count", 4, laterality="left", unit="1"),
+        row(i, "20261102", "endometrium_thickness", 6.5),
+        row(i, "20261107", "endometrium_thickness", 9.0),
+        row(i, "20261215", "gestational_sac_diameter", 21.0),
+        row(i, "20261215", "crl", 12.5),
+        row(i, "20261215", "fetal_heart_rate", 150.0, unit="{H.B.}/min"),
+        row(i, "20261215", "gestational_age", 59.0, unit="d"),
+    ]
+    other = row(i, "20261102", "endometrium_thickness", 20.0, patient_id="FC-9999")
+    with store.session() as db:
+        db.add_all([*rows, other])
+        for day, uid in DAYS.items():
+            db.add(
+                Study(
+                    integration_id=i,
+                    study_uid=uid,
+                    patient_id="FC-1001",
+                    patient_name="Jansen^Emma",
+                    study_date=day,
+                    description="US follicle monitoring",
+                )
+            )
+    return i
+
+
+# --- core.patient_series ---------------------------------------------------------------------
+
+
+def test_follicle_tracks_per_side_and_number(cycle):
+    series = patient_series("clinic", " FC-1001 ")
+    tracks = {(t.side, t.group): [(p.day.day, p.value) for p in t.points] for t in series.follicles}
+    assert tracks == {
+        ("left", "1"): [(2, 12.0), (5, 15.0), (7, 18.0)],  # the rescan's two values averaged
+        ("left", "2"): [(7, 11.0)],
+        ("right", "2"): [(5, 13.0)],
+        ("right", "10"): [(5, 10.0)],
+        (UNKNOWN_SIDE, "1"): [(7, 9.0)],
+    }
+    assert [t.group for t in series.follicles if t.side == "right"] == ["2", "10"]
+    assert series.follicles[0].points[0].study_uid == DAYS["20261102"]
+
+
+def test_counts_prefer_the_reported_number(cycle):
+    counts = {
+        (c.side, c.day.day): (c.count, c.source)
+        for c in patient_series("clinic", "FC-1001").follicle_counts
+    }
+    assert counts == {
+        ("left", 2): (1, "measured"),
+        ("left", 5): (1, "measured"),
+        ("left", 7): (4, "reported"),
+        ("right", 5): (2, "measured"),
+        (UNKNOWN_SIDE, 7): (1, "measured"),
+    }
+
+
+def test_endometrium_and_biometry(cycle):
+    series = patient_series("clinic", "FC-1001")
+    assert [(p.day, p.value) for p in series.endometrium] == [
+        (date(2026, 11, 2), 6.5),
+        (date(2026, 11, 7), 9.0),
+    ]
+    (biometry,) = series.biometry
+    assert biometry.study_uid == DAYS["20261215"]
+    assert biometry.values == {
+        "gestational_sac_diameter": 21.0,
+        "crl": 12.5,
+        "fetal_heart_rate": 150.0,
+        "gestational_age": 59.0,
+    }
+    assert series.patient_name == "Jansen^Emma"
+    assert len(series.studies) == 4
+    assert series.undated == 0
+
+
+def test_unknown_patient_has_nothing(cycle):
+    series = patient_series("clinic", "FC-0000")
+    assert (series.studies, series.has_measurements) == ([], False)
+    with pytest.raises(InvalidInput, match="patient ID is empty"):
+        patient_series("clinic", " ")
+
+
+# --- the page --------------------------------------------------------------------------------
+
+
+def test_without_integration_says_what_to_do(open_page, viewer):
+    app = open_page(PAGE, viewer)
+    assert not app.exception
+    assert "No integration yet" in app.info[0].value
+
+
+def test_asks_for_a_patient_then_says_when_nothing_was_pulled(cycle, open_page, viewer):
+    app = open_page(PAGE, viewer)
+    assert "Enter a patient ID" in app.info[0].value
+    app.text_input(key="patient").input("FC-0000").run()
+    assert not app.exception
+    assert "No pulled study of patient FC-0000 in clinic" in app.warning[0].value
+
+
+def test_patient_without_reports(open_page, viewer):
+    integration = add_integration(
+        IntegrationSettings(name="clinic", base_uri="http://127.0.0.1:8042/dicom-web"), None
+    )
+    with store.session() as db:
+        db.add(
+            Study(
+                integration_id=integration.id,
+                study_uid="1.2.5",
+                patient_id="FC-2000",
+                study_date="20261101",
+            )
+        )
+    app = open_page(PAGE, viewer, patient="FC-2000")
+    assert not app.exception
+    assert "No measurements yet" in app.info[0].value
+    assert [link.value for link in app.get("page_link")] == ["2026-11-01 · no description"]
+
+
+def test_only_some_measurements(cycle, open_page, viewer):
+    with store.session() as db:
+        db.add(
+            row(
+                cycle,
+                "20261102",
+                "endometrium_thickness",
+                7.0,
+                patient_id="FC-3000",
+                study_uid="1.2.7",
+            )
+        )
+        db.add(
+            Study(
+                integration_id=cycle, study_uid="1.2.7", patient_id="FC-3000", study_date="20261102"
+            )
+        )
+    app = open_page(PAGE, viewer, patient="FC-3000")
+    assert not app.exception
+    assert len(app.get("plotly_chart")) == 1
+    assert [c.value for c in app.main.caption] == ["No follicle counted or measured."]
+
+
+def test_charts_table_and_links_to_studies(cycle, open_page, viewer):
+    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    assert not app.exception
+    assert "Jansen^Emma (FC-1001)" in app.subheader[0].value
+    # Left, right and side-not-stated follicles, counts per side, endometrium.
+    assert len(app.get("plotly_chart")) == 5
+    table = app.dataframe[0].value
+    assert table["CRL (mm)"].tolist() == [12.5]
+    assert table["Gestational age"].tolist() == ["8w3d"]
+    newest = app.get("page_link")[0]
+    assert newest.value == "2026-12-15 · US follicle monitoring"
+    assert newest.proto.page == "studies"
+    assert newest.proto.query_string == "integration=clinic&study=1.2.3.4"
+
+
+def test_selecting_a_biometry_row_opens_its_study(cycle, open_page, viewer):
+    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    app.session_state["biometry"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    app.run()
+    assert not app.exception
+    assert app.query_params["study"] == DAYS["20261215"]
+    assert app.title[0].value == "Studies"
+
+
+def test_clicking_a_chart_point_opens_its_study(cycle, open_page, viewer):
+    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    # What plotly sends for a click on the left ovary's first point (Nov 2).
+    point = {"curve_number": 0, "point_number": 0, "customdata": DAYS["20261102"]}
+    app.session_state["follicles-left"] = {
+        "selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}
+    }
+    app.run()
+    assert not app.exception
+    assert app.query_params["study"] == DAYS["20261102"]
+    assert app.title[0].value == "Studies"
