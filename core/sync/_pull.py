@@ -108,9 +108,14 @@ class InstancePuller:
             self.integration_id, pulled.study_uid, pulled.series_uid, pulled.sop_instance_uid
         )
         directory = files.absolute(relative)
-        missing = sorted(set(range(1, count + 1)) - files.complete_frames(directory, count))
+        # Only a run killed half-way leaves a folder behind: a new instance costs no stat calls
+        # (every file-system call counts when hundreds of instances are pulled at once).
+        resumed = directory.is_dir()
+        complete = files.complete_frames(directory, count) if resumed else set()
+        missing = sorted(set(range(1, count + 1)) - complete)
         uids = (pulled.study_uid, pulled.series_uid, pulled.sop_instance_uid)
         syntax_file = directory / TRANSFER_SYNTAX_FILE
+        sizes = {n: (directory / files.frame_name(n)).stat().st_size for n in complete}
         for start in range(0, len(missing), FRAMES_PER_REQUEST):
             batch = missing[start : start + FRAMES_PER_REQUEST]
             try:
@@ -121,24 +126,27 @@ class InstancePuller:
                     *uids, batch, directory, name=files.frame_name, accept=DECODED_FRAMES_ACCEPT
                 )
             pulled.frames_fetched += len(saved)
-            if saved and saved[0].transfer_syntax:
-                syntax_file.write_text(saved[0].transfer_syntax)
-        if not syntax_file.exists():
-            # Killed between the last frame's rename and this file: ask for frame 1 again,
-            # the cheapest way to learn the transfer syntax the server stored.
+            sizes.update({frame.frame_number: frame.size for frame in saved})
+            if saved and saved[0].transfer_syntax and pulled.transfer_syntax is None:
+                pulled.transfer_syntax = saved[0].transfer_syntax
+                # Kept beside the frames for a run that resumes after they are all on disk.
+                syntax_file.write_text(pulled.transfer_syntax)
+        if pulled.transfer_syntax is None and resumed and syntax_file.exists():
+            pulled.transfer_syntax = syntax_file.read_text().strip()
+        if pulled.transfer_syntax is None:
+            # Killed between the last frame's rename and the syntax file: ask for frame 1
+            # again, the cheapest way to learn the transfer syntax the server stored.
             saved = client.save_frames(*uids, [1], directory, name=files.frame_name)
             if saved and saved[0].transfer_syntax:
-                syntax_file.write_text(saved[0].transfer_syntax)
+                pulled.transfer_syntax = saved[0].transfer_syntax
+                syntax_file.write_text(pulled.transfer_syntax)
         pulled.number_of_frames = count
-        pulled.transfer_syntax = syntax_file.read_text().strip() if syntax_file.exists() else None
-        pulled.frames_bytes = sum(
-            frame.stat().st_size
-            for frame in directory.glob("frame-*")
-            if frame.suffix != ".partial"
-        )
+        pulled.frames_bytes = sum(sizes.values())
         pulled.files_path = str(relative)
         thumbnail = directory / files.THUMBNAIL_NAME
-        if thumbnail.exists() or self._make_thumbnail(client, pulled, directory, thumbnail):
+        if (resumed and thumbnail.exists()) or self._make_thumbnail(
+            client, pulled, directory, thumbnail
+        ):
             pulled.thumbnail_path = str(relative / files.THUMBNAIL_NAME)
 
     def _make_thumbnail(
