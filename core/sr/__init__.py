@@ -1,9 +1,11 @@
 """Measurements from OB-GYN ultrasound SR documents (PS3.16 TID 5000), for a fertility clinic.
 
-    result = extract_measurements(dataset, code_mapping)   # one SR -> rows + warnings
-    print(dump_tree(dataset))                              # what a support person reads
+    result = extract_measurements(metadata, code_mapping)  # one SR -> rows + warnings
+    print(dump_tree(metadata))                             # what a support person reads
 
-The dataset comes from a Part-10 file or from WADO-RS instance metadata (`dataset_from_json`).
+An SR is given either as WADO-RS instance metadata, a DICOM JSON object (PS3.18 F.2) as
+`json.loads` returns it, which is read as it is, or as a pydicom Dataset from a Part-10 file;
+both give the same rows. `dataset_from_json` is for callers who need a Dataset of the metadata.
 Reading never raises on damaged content: it yields what can be read and records warnings.
 """
 

@@ -12,6 +12,7 @@ https://dicom.nema.org/medical/dicom/current/output/chtml/part03/sect_C.17.3.htm
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydicom.dataset import Dataset
 
 from ._codes import Code, normalized_code
 from ._elements import (
+    LIST_TYPES,
     Attributes,
     ElementAccess,
     access_for,
@@ -35,6 +37,7 @@ from ._items import (
     Coordinates,
     NumericValue,
     ParseWarning,
+    position_label,
 )
 
 # Bounds that no real report comes near (fertility SRs are about 5 levels and 200 items deep);
@@ -121,7 +124,7 @@ def walk(source: Dataset | Mapping[str, Any]) -> ContentTree:
     """Read the content tree of an SR document: a pydicom Dataset (from a Part-10 file) or a
     DICOM JSON object (WADO-RS instance metadata)."""
     reader = _Reader(access_for(source))
-    root = reader.item(source, (1,), frozenset(), depth=0)
+    root = reader.item(source, (1,))
     return ContentTree(root=root, warnings=reader.warnings)
 
 
@@ -134,33 +137,25 @@ class _Reader:
         # Filled by the adapter, which does not know positions; emptied into `warnings`.
         self.problems: list[str] = []
         self.items = 0
+        # The items whose children are being read, by identity: the path from the root.
+        self.open: set[int] = set()
 
     def warn(self, position: tuple[int, ...], message: str) -> None:
-        self.warnings.append(ParseWarning(".".join(map(str, position)), message))
-
-    def elements(self, node: Any, wanted: Attributes, position: tuple[int, ...]) -> dict[int, Any]:
-        values = self.access.read(node, wanted, self.problems)
-        if self.problems:
-            self.report_problems(position)
-        return values
+        self.warnings.append(ParseWarning(position_label(position), message))
 
     def report_problems(self, position: tuple[int, ...]) -> None:
         for problem in self.problems:
             self.warn(position, problem)
         self.problems.clear()
 
-    def item(
-        self,
-        node: Any,
-        position: tuple[int, ...],
-        ancestors: frozenset[int],
-        depth: int,
-    ) -> ContentItem:
+    def item(self, node: Any, position: tuple[int, ...]) -> ContentItem:
         self.items += 1
         if not self.access.is_item(node):
             self.warn(position, f"content item is a {type(node).__name__}, not a dataset")
             return ContentItem(position, "", "", None)
-        values = self.elements(node, _ITEM, position)
+        values = self.access.read(node, _ITEM, self.problems)
+        if self.problems:
+            self.report_problems(position)
         relationship = text(values.get(_RELATIONSHIP_TYPE)).upper()
         value_type = text(values.get(_VALUE_TYPE)).upper()
         reference = values.get(_REFERENCED_CONTENT_ITEM_IDENTIFIER)
@@ -171,29 +166,22 @@ class _Reader:
         concept = self.code(values.get(_CONCEPT_NAME_CODE_SEQUENCE), position, "concept name")
         value = self.value(value_type, values, position)
         sequence = values.get(_CONTENT_SEQUENCE)
-        children = self.children(node, sequence, position, ancestors, depth) if sequence else []
+        children = self.children(node, sequence, position) if sequence else []
         return ContentItem(position, relationship, value_type, concept, value, children)
 
-    def children(
-        self,
-        node: Any,
-        sequence: Any,
-        position: tuple[int, ...],
-        ancestors: frozenset[int],
-        depth: int,
-    ) -> list[ContentItem]:
+    def children(self, node: Any, sequence: Any, position: tuple[int, ...]) -> list[ContentItem]:
         # Neither a file nor JSON text can nest an item in itself, but datasets and dicts built
         # in memory can; the identity check keeps such a tree finite all the same.
-        if id(node) in ancestors:
+        if id(node) in self.open:
             self.warn(position, "content item contains itself; its children were not read")
             return []
-        if depth >= MAX_DEPTH:
+        if len(position) > MAX_DEPTH:
             self.warn(position, f"content nested deeper than {MAX_DEPTH} levels was not read")
             return []
         if not is_list(sequence):
             self.warn(position, "Content Sequence is not a sequence")
             return []
-        inside = ancestors | {id(node)}
+        self.open.add(id(node))
         items = []
         for index, child in enumerate(sequence, start=1):
             if self.items >= MAX_ITEMS:
@@ -201,20 +189,20 @@ class _Reader:
                     position, f"document has more than {MAX_ITEMS} items; the rest was not read"
                 )
                 break
-            items.append(self.item(child, (*position, index), inside, depth + 1))
+            items.append(self.item(child, (*position, index)))
+        self.open.discard(id(node))
         return items
 
     def first_item(self, sequence: Any, position: tuple[int, ...], what: str) -> Any:
         if sequence is None:
             return None
-        if not is_list(sequence):
+        if type(sequence) not in LIST_TYPES:
             self.warn(position, f"{what} is not a sequence of items")
             return None
-        count = len(sequence)
-        if count == 0:
+        if not sequence:
             return None
-        if count > 1:
-            self.warn(position, f"{what} has {count} items; the first was used")
+        if len(sequence) > 1:
+            self.warn(position, f"{what} has {len(sequence)} items; the first was used")
         first = sequence[0]
         if not self.access.is_item(first):
             self.warn(position, f"{what} is not a sequence of items")
@@ -262,7 +250,9 @@ class _Reader:
             if qualifier is None:
                 self.warn(position, "NUM has neither a measured value nor a qualifier")
             return NumericValue(None, None, qualifier)
-        inner = self.elements(measured, _MEASURED_VALUE, position)
+        inner = self.access.read(measured, _MEASURED_VALUE, self.problems)
+        if self.problems:
+            self.report_problems(position)
         qualifier_sequence = qualifier_sequence or inner.get(_NUMERIC_VALUE_QUALIFIER_CODE_SEQUENCE)
         unit = self.code(inner.get(_MEASUREMENT_UNITS_CODE_SEQUENCE), position, "measurement unit")
         qualifier = self.qualifier(qualifier_sequence, position)
@@ -276,7 +266,11 @@ class _Reader:
             )
         if value is None and qualifier is None:
             raw = inner.get(_NUMERIC_VALUE)
-            detail = f"unreadable numeric value {raw!r}" if raw not in (None, "") else "no value"
+            detail = (
+                f"unreadable numeric value {reprlib.repr(raw)}"
+                if raw not in (None, "")
+                else "no value"
+            )
             self.warn(position, f"NUM has {detail}")
         return NumericValue(value, unit, qualifier)
 
@@ -291,7 +285,9 @@ class _Reader:
         if node is None:
             self.warn(position, "reference to an instance without a Referenced SOP Sequence")
             return None
-        values = self.elements(node, _SOP_REFERENCE, position)
+        values = self.access.read(node, _SOP_REFERENCE, self.problems)
+        if self.problems:
+            self.report_problems(position)
         frames = [integer(n) for n in as_list(values.get(_REFERENCED_FRAME_NUMBER))]
         return CompositeReference(
             text(values.get(_REFERENCED_SOP_CLASS_UID)),
@@ -302,7 +298,9 @@ class _Reader:
     def reference(self, raw: Any, position: tuple[int, ...]) -> tuple[int, ...] | None:
         target = [integer(part) for part in as_list(raw)]
         if not target or None in target:
-            self.warn(position, f"unreadable Referenced Content Item Identifier {raw!r}")
+            self.warn(
+                position, f"unreadable Referenced Content Item Identifier {reprlib.repr(raw)}"
+            )
             return None
         return tuple(part for part in target if part is not None)
 

@@ -85,7 +85,7 @@ _HEADER = Attributes(
     _CONTENT_TEMPLATE_SEQUENCE,
 )
 _TEMPLATE = Attributes(_TEMPLATE_IDENTIFIER)
-# The SOP Instance Reference Macro nested in the Hierarchical SOP Instance Reference Macro.
+# Predecessor Documents Sequence: PS3.3 Table C.17-3, study > series > instance.
 _REFERENCED_STUDY = Attributes(_REFERENCED_SERIES_SEQUENCE)
 _REFERENCED_SERIES = Attributes(_REFERENCED_SOP_SEQUENCE)
 _REFERENCED_SOP = Attributes(_REFERENCED_SOP_INSTANCE_UID)

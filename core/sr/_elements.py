@@ -14,6 +14,7 @@ https://dicom.nema.org/medical/dicom/current/output/chtml/part18/sect_F.2.html
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -111,17 +112,19 @@ class JsonAccess:
         keys = wanted.keys
         values: dict[int, Any] = {}
         for key, element in item.items():
-            tag = keys.get(key)
-            if tag is None:
+            if key not in keys:
                 continue
             # The two usual shapes are read here, anything else by _json_value.
-            value = element.get("Value") if type(element) is dict else None
+            try:
+                value = element["Value"]
+            except (KeyError, TypeError):
+                value = None
             if type(value) is list and len(value) == 1 and type(value[0]) is not dict:
-                values[tag] = value[0]  # one string or number
-            elif type(value) is list and value and element.get("vr") == "SQ":
-                values[tag] = value  # a sequence of items
+                values[keys[key]] = value[0]  # one string or number
+            elif type(value) is list and element.get("vr") == "SQ":
+                values[keys[key]] = value  # a sequence of items
             else:
-                values[tag] = _json_value(key, element, problems)
+                values[keys[key]] = _json_value(key, element, problems)
         return values
 
     def code(self, item: Mapping[Any, Any], problems: list[str]) -> tuple[str, str, str]:
@@ -191,12 +194,12 @@ def _person_name(name: Any) -> Any:
 # --- values, as a reader wants them --------------------------------------------------------------
 
 # Exact types: pydicom's list types are ABCs, and isinstance() on them is slow at this volume.
-_LIST_TYPES = frozenset({list, tuple, Sequence, MultiValue})
+LIST_TYPES = frozenset({list, tuple, Sequence, MultiValue})
 
 
 def is_list(value: Any) -> bool:
     """Whether a value is a sequence or a multi-valued element, as opposed to one value."""
-    return type(value) in _LIST_TYPES
+    return type(value) in LIST_TYPES
 
 
 def as_list(value: Any) -> list[Any]:
@@ -225,6 +228,9 @@ def _one_text(value: Any) -> str:
         return ""
     if isinstance(value, bytes):
         return value.decode("latin-1").strip(" \x00")
+    if isinstance(value, dict | list | tuple):
+        # Nested JSON where one value belongs: shown, but bounded however deep it nests.
+        return reprlib.repr(value)
     return str(value).strip()
 
 

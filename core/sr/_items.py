@@ -7,8 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ._codes import Code
+
+
+@lru_cache(maxsize=4096)
+def position_label(position: tuple[int, ...]) -> str:
+    """A content item position written as in the standard, e.g. "1.5.2".
+
+    Cached: every row carries one, and the reports of a device repeat the same positions.
+    """
+    return ".".join(map(str, position))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +81,7 @@ class ContentItem:
     @property
     def label(self) -> str:
         """The position written as in the standard, e.g. "1.5.2"."""
-        return ".".join(map(str, self.position))
+        return position_label(self.position)
 
     def child_value(self, concept: Code) -> ContentValue:
         """The value of the first child by value with this concept name, or None."""

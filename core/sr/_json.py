@@ -1,10 +1,10 @@
 """DICOM JSON (PS3.18 F.2) instance metadata to a pydicom Dataset, tolerating what servers send.
 
-WADO-RS instance metadata carries the whole SR content tree. pydicom's `Dataset.from_json` is
-strict and all-or-nothing: one `"Value": "text"` instead of `["text"]` (as in the HL7 dicom-sr
-IG's example) or one unparseable number fails the whole document. This module repairs those
-first, and if pydicom still refuses, converts element by element so one bad element costs only
-itself.
+The extractor reads DICOM JSON as it is and needs none of this; it is for callers who want a
+Dataset of the metadata (to write a Part-10 file, say). pydicom's `Dataset.from_json` is strict
+and all-or-nothing: one `"Value": "text"` instead of `["text"]` (as in the HL7 dicom-sr IG's
+example) or one unparseable number fails the whole document. This module repairs those first,
+and if pydicom still refuses, converts element by element so one bad element costs only itself.
 
 https://dicom.nema.org/medical/dicom/current/output/chtml/part18/chapter_F.html
 """

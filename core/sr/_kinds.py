@@ -77,10 +77,16 @@ KIND_TABLE: tuple[KindRule, ...] = (
 # clinician reads their mean, which pacsbridge then computes (and flags as computed).
 MEAN_COMPUTED_WHEN_UNMARKED = frozenset({"follicle_diameter"})
 
-# Each concept's rows, those limited to a section first: one look-up per measurement.
-_RULES: dict[c.Code, list[KindRule]] = {}
-for _rule in sorted(KIND_TABLE, key=lambda rule: rule.section is None):
-    _RULES.setdefault(_rule.concept, []).append(_rule)
+
+def _rules_by_concept(table: tuple[KindRule, ...]) -> dict[c.Code, list[KindRule]]:
+    """Each concept's rows, those limited to a section first: one look-up per measurement."""
+    rules: dict[c.Code, list[KindRule]] = {}
+    for rule in sorted(table, key=lambda rule: rule.section is None):
+        rules.setdefault(rule.concept, []).append(rule)
+    return rules
+
+
+_RULES = _rules_by_concept(KIND_TABLE)
 STORED_UNIT: dict[str, str] = {rule.kind: rule.unit for rule in KIND_TABLE}
 
 

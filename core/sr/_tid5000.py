@@ -106,10 +106,12 @@ class Context(NamedTuple):
         fetus_id = _first_text(container, _FETUS_IDENTIFIERS)
 
         fetus = f"fetus {fetus_id}" if fetus_id else None
-        qualifiers = [q for q in (site.meaning if site else None, laterality, group, fetus) if q]
+        qualifiers = ",".join(
+            filter(None, (site.meaning if site else None, laterality, group, fetus))
+        )
         segment = concept.value if concept else container.value_type
         if qualifiers:
-            segment += f"[{','.join(qualifiers)}]"
+            segment += f"[{qualifiers}]"
         return Context(
             path=f"{self.path}/{segment}" if self.path else segment,
             section=section or self.section,

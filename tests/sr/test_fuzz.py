@@ -209,6 +209,116 @@ def test_random_json_trees_never_raise(metadata: dict[str, Any]) -> None:
     assert len(dump.splitlines()) <= 3 + size + len(result.warnings) + len(tree.warnings)
 
 
+@FUZZ
+@given(documents)
+def test_random_json_trees_read_directly_never_raise(metadata: dict[str, Any]) -> None:
+    tree = walk(metadata)
+    result = extract_measurements(metadata)
+    dump = dump_tree(metadata)
+
+    size = len(list(tree.root.iter()))
+    assert size <= count_items(metadata)
+    numeric_items = sum(1 for node in tree.root.iter() if node.value_type == "NUM")
+    assert len(result.rows) <= 2 * numeric_items
+    assert len(dump.splitlines()) <= 3 + size + len(result.warnings) + len(tree.warnings)
+
+
+# Keys that lead the reader into what it reads, among DICOM JSON's own and some junk.
+JSON_KEYS = [
+    "0040A730",
+    "0040A043",
+    "0040A168",
+    "0040A010",
+    "0040A040",
+    "0040A300",
+    "0040A301",
+    "0040A30A",
+    "0040A161",
+    "004008EA",
+    "0040A160",
+    "0040A123",
+    "0040DB73",
+    "00081199",
+    "00081160",
+    "00700022",
+    "00080100",
+    "00080102",
+    "00080104",
+    "00080016",
+    "0040A504",
+    "0040A360",
+    "Value",
+    "vr",
+    "Alphabetic",
+    "x",
+]
+any_json = st.recursive(
+    st.one_of(json_scalar, st.sampled_from(["SQ", "PN", "NUM", "CONTAINER", "CODE", "DS"])),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(JSON_KEYS), inner, max_size=5)
+    ),
+    max_leaves=60,
+)
+
+
+@FUZZ
+@given(any_json)
+def test_any_json_at_all_never_raises(metadata: Any) -> None:
+    """Wrong types anywhere: a list where an object belongs, a number for a sequence, ..."""
+    tree = walk(metadata)
+    extract_measurements(metadata)
+    dump_tree(metadata)
+    assert len(list(tree.root.iter())) <= _content.MAX_ITEMS
+
+
+@st.composite
+def shared_json(draw: st.DrawFn) -> dict[str, Any]:
+    """DICOM JSON objects nested in memory with random shared subtrees and back-edges, which
+    JSON text cannot express but a Python caller can build."""
+    nodes: list[dict[str, Any]] = []
+    for _ in range(draw(st.integers(min_value=1, max_value=12))):
+        node = {
+            "0040A010": {"vr": "CS", "Value": [draw(st.sampled_from(RELATIONSHIPS[:5]))]},
+            "0040A040": {"vr": "CS", "Value": [draw(st.sampled_from(["CONTAINER", "NUM"]))]},
+            "0040A730": {"vr": "SQ", "Value": []},
+        }
+        nodes.append(node)
+    for _ in range(draw(st.integers(min_value=0, max_value=30))):
+        parent = draw(st.sampled_from(nodes))
+        child = draw(st.sampled_from(nodes))  # may be the parent or one of its ancestors
+        parent["0040A730"]["Value"].append(child)
+    # Values shared between items, and a value that contains itself.
+    loop: list[Any] = []
+    loop.append(loop)
+    for node in nodes:
+        node["0040A043"] = {"vr": "SQ", "Value": [draw(st.sampled_from(nodes))]}
+        node["0040A160"] = {"vr": "UT", "Value": loop}
+    return nodes[0]
+
+
+@FUZZ
+@given(shared_json())
+def test_shared_and_cyclic_json_stays_bounded(root: dict[str, Any]) -> None:
+    tree = walk(root)
+    assert len(list(tree.root.iter())) <= _content.MAX_ITEMS + 1
+    assert max(len(node.position) for node in tree.root.iter()) <= _content.MAX_DEPTH + 1
+    extract_measurements(root)
+    dump_tree(root)
+
+
+def test_exponential_sharing_in_json_is_cut_at_the_item_limit() -> None:
+    level: dict[str, Any] = {"0040A040": {"vr": "CS", "Value": ["TEXT"]}}
+    for _ in range(30):  # 2**30 paths if walked naively
+        level = {
+            "0040A010": {"vr": "CS", "Value": ["CONTAINS"]},
+            "0040A040": {"vr": "CS", "Value": ["CONTAINER"]},
+            "0040A730": {"vr": "SQ", "Value": [level, level]},
+        }
+    tree = walk(level)
+    assert len(list(tree.root.iter())) == _content.MAX_ITEMS
+    assert tree.warnings[-1].message.startswith("document has more than")
+
+
 @st.composite
 def cyclic_trees(draw: st.DrawFn) -> Dataset:
     """Datasets nested in memory with random back-edges and shared subtrees (which no file or
