@@ -188,8 +188,8 @@ def show_study(contents: StudyContents) -> None:
                         "Kind": m.kind,
                         "Value": m.value,
                         "Unit": m.unit,
-                        "Side": m.laterality,
-                        "Group": m.group,
+                        "Side": m.laterality or "",
+                        "Group": m.group or "",
                         "Reported": m.reported,
                     }
                     for m in rows
