@@ -1,9 +1,9 @@
 """SR documents read per second on one core, for a typical fertility SR.
 
-The document is the synthetic follicle-monitoring report of the test suite (pelvis and uterus,
-both ovaries, five follicles with 1-3 diameters and their means, an Image Library with a
-by-reference item and calipers: 76 content items, 35 rows). Each case reads it from a different
-starting point and extracts its measurement rows:
+The document is the synthetic follicle-monitoring report that the demo clinic and the SR tests
+use (`pacsbridge.core.demo.obgyn`): pelvis and uterus, both ovaries, five follicles with 1-3
+diameters and their means, an Image Library with a by-reference item and calipers; 76 content
+items, 35 rows. Each case reads it from a different starting point and extracts its rows:
 
   (a) a parsed DICOM JSON object, as `json.loads` returns WADO-RS instance metadata
   (b) the DICOM JSON text, `json.loads` included (what re-extraction from the store does)
@@ -27,17 +27,13 @@ import io
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from pydicom import dcmread
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from pacsbridge.core.demo.obgyn import Variant, fertility_sr
 from pacsbridge.core.sr import extract_measurements, walk
-from tests.sr.obgyn_factory import Variant, fertility_sr
 
 RUNS = 5
 TARGET = 2000
