@@ -23,24 +23,23 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import col, select
 
-from pacsbridge.core import store
 from pacsbridge.core.errors import PacsbridgeError, UnknownIntegration
 from pacsbridge.core.health import check_health
 from pacsbridge.core.integrations import list_integrations
-from pacsbridge.core.store import Integration, RunStatus, SyncRequest, SyncRun, SyncScope
+from pacsbridge.core.store import Integration, RunStatus, SyncRequest
 from pacsbridge.core.sync import (
     SyncBusy,
     SyncOrder,
     SyncOutcome,
     claim_next_request,
     finish_request,
+    last_scheduled_start,
+    new_owner,
     release_request,
     renew_request_lease,
     run_sync,
 )
-from pacsbridge.core.sync._owners import new_owner
 
 log = logging.getLogger("pacsbridge.worker")
 
@@ -360,23 +359,9 @@ def _first_sync_time(integration_id: int, interval: timedelta) -> datetime:
     Not simply one interval from now: a worker restarted more often than a daily schedule
     would otherwise never sync. An interrupted run does not count: it continues at once.
     """
-    with store.session() as db:
-        last = db.exec(
-            select(SyncRun.started_at)
-            .where(
-                SyncRun.integration_id == integration_id,
-                SyncRun.scope == SyncScope.INTEGRATION,
-                SyncRun.status != RunStatus.INTERRUPTED,
-            )
-            .order_by(col(SyncRun.started_at).desc())
-            .limit(1)
-        ).first()
+    last = last_scheduled_start(integration_id)
     now = datetime.now(UTC)
-    if last is None:
-        return now
-    # SQLite gives back naive datetimes; the store writes UTC.
-    due = (last if last.tzinfo else last.replace(tzinfo=UTC)) + interval
-    return max(now, due)
+    return now if last is None else max(now, last + interval)
 
 
 def _current_integration(integration_id: int) -> Integration | None:

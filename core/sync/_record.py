@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, update
@@ -147,6 +148,23 @@ def save_progress(run: SyncRun, owner: str) -> None:
             .where(SyncLock.integration_id == run.integration_id, SyncLock.owner == owner)
             .values(expires_at=lease_until())
         )
+
+
+def last_scheduled_start(integration_id: int) -> datetime | None:
+    """When the last integration-wide run that was not interrupted started (UTC)."""
+    with store.session() as db:
+        started = db.exec(
+            select(SyncRun.started_at)
+            .where(
+                SyncRun.integration_id == integration_id,
+                SyncRun.scope == SyncScope.INTEGRATION,
+                SyncRun.status != RunStatus.INTERRUPTED,
+            )
+            .order_by(col(SyncRun.started_at).desc())
+            .limit(1)
+        ).first()
+    # SQLite gives back naive datetimes; the store writes UTC.
+    return started.replace(tzinfo=UTC) if started and started.tzinfo is None else started
 
 
 def last_successful_run(integration_id: int) -> SyncRun | None:
