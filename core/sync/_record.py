@@ -196,19 +196,22 @@ def _apply_study(study: Study, match: dict[str, Any]) -> None:
     study.reconciled_at = utcnow()
 
 
+def _stored_by_uid(
+    db: Any, model: type[Study] | type[Series], uid_field: str, integration_id: int, uids: list[str]
+) -> dict[str, Any]:
+    """The rows of `model` already stored for these UIDs, by UID (one query)."""
+    uid_column = getattr(model, uid_field)
+    rows = db.exec(
+        select(model).where(model.integration_id == integration_id, col(uid_column).in_(uids))
+    ).all()
+    return {getattr(row, uid_field): row for row in rows}
+
+
 def upsert_studies(integration_id: int, matches: list[dict[str, Any]]) -> list[Study]:
     """Insert or update the studies the PACS returned, in one transaction."""
     by_uid = {dj.text(m, dj.STUDY_INSTANCE_UID): m for m in matches}
     with store.session() as db:
-        existing = {
-            study.study_uid: study
-            for study in db.exec(
-                select(Study).where(
-                    Study.integration_id == integration_id,
-                    col(Study.study_uid).in_(list(by_uid)),
-                )
-            ).all()
-        }
+        existing = _stored_by_uid(db, Study, "study_uid", integration_id, list(by_uid))
         studies = []
         for uid, match in by_uid.items():
             study = existing.get(uid) or Study(integration_id=integration_id, study_uid=uid)
@@ -222,15 +225,7 @@ def upsert_series(integration_id: int, study: Study, matches: list[dict[str, Any
     """Insert or update one study's series, in one transaction; mark the study walked."""
     by_uid = {dj.text(m, dj.SERIES_INSTANCE_UID): m for m in matches}
     with store.session() as db:
-        existing = {
-            series.series_uid: series
-            for series in db.exec(
-                select(Series).where(
-                    Series.integration_id == integration_id,
-                    col(Series.series_uid).in_(list(by_uid)),
-                )
-            ).all()
-        }
+        existing = _stored_by_uid(db, Series, "series_uid", integration_id, list(by_uid))
         result = []
         for uid, match in by_uid.items():
             series = existing.get(uid) or Series(
