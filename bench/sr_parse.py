@@ -1,7 +1,7 @@
 """SR documents read per second on one core, for a typical fertility SR.
 
 The document is the synthetic follicle-monitoring report that the demo clinic and the SR tests
-use (`pacsbridge.core.demo.obgyn`): pelvis and uterus, both ovaries, five follicles with 1-3
+use (`pacsbridge.demo.obgyn`): pelvis and uterus, both ovaries, five follicles with 1-3
 diameters and their means, an Image Library with a by-reference item and calipers; 76 content
 items, 35 rows. Each case reads it from a different starting point and extracts its rows:
 
@@ -32,8 +32,8 @@ from collections.abc import Callable
 
 from pydicom import dcmread
 
-from pacsbridge.core.demo.obgyn import Variant, fertility_sr
-from pacsbridge.core.sr import extract_measurements, walk
+from core.sr import extract_measurements, walk
+from pacsbridge.demo.obgyn import Variant, fertility_sr
 
 RUNS = 5
 TARGET = 2000

@@ -24,12 +24,12 @@ from pathlib import Path
 from sqlalchemy import insert
 from streamlit.testing.v1 import AppTest
 
-from pacsbridge.core import store
-from pacsbridge.core.browse import PAGE_SIZE, NameMatch, search_studies
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import add_integration
-from pacsbridge.core.store import Study, User, UserRole
-from pacsbridge.dashboard.auth import SESSION_KEY, SignedIn
+from core import store
+from core.browse import PAGE_SIZE, NameMatch, search_studies
+from core.integrations import add_integration
+from core.settings.model import IntegrationSettings
+from core.store import Study, User, UserRole
+from dashboard.auth import SESSION_KEY, SignedIn
 
 STUDIES = 100_000
 PATIENTS = 5_000

@@ -29,9 +29,9 @@ from pathlib import Path
 import requests
 from pydicom.uid import generate_uid
 
-from pacsbridge.core.demo import synthetic
-from pacsbridge.core.demo.orthanc import OrthancServer
-from pacsbridge.core.presets import STORED_FRAMES_ACCEPT
+from core.settings.presets import STORED_FRAMES_ACCEPT
+from pacsbridge.demo import synthetic
+from pacsbridge.demo.orthanc import OrthancServer
 
 RUNS = 3
 STUDIES = 42
@@ -147,9 +147,9 @@ def pacsbridge_sync(server: OrthancServer, home: Path) -> tuple[float, dict]:
     """One full sync in a fresh state folder, in a child process (clean module state)."""
     script = f"""
 import json, time
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import add_integration
-from pacsbridge.core.sync import run_sync
+from core.integration import IntegrationSettings
+from core.integrations import add_integration
+from core.sync import run_sync
 add_integration(IntegrationSettings(name="bench", base_uri={server.dicomweb_url!r}, auth_kind="basic",
     username={server.username!r}, max_concurrent_requests=8, page_size=1000), {server.password!r})
 started = time.perf_counter()

@@ -13,19 +13,11 @@ from enum import StrEnum
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from pacsbridge.core import store
-from pacsbridge.core.errors import InvalidInput, PacsbridgeError
-from pacsbridge.core.integrations import get_integration
-from pacsbridge.core.paths import check_uid
-from pacsbridge.core.store import (
-    DeadLetter,
-    Instance,
-    Series,
-    Study,
-    SyncError,
-    SyncRun,
-    utcnow,
-)
+from core import store
+from core.errors import InvalidInput, PacsbridgeError
+from core.integrations import get_integration
+from core.store import DeadLetter, Instance, Series, Study, SyncError, SyncRun, utcnow
+from core.uids import check_uid
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500

@@ -2,7 +2,7 @@
 
 `PacsbridgeError` is the root; the CLI and the dashboard show `describe()` and never a
 traceback for these. Failures of requests to a PACS form their own branch,
-`pacsbridge.core.dicomweb.PacsError`.
+`core.dicomweb.PacsError`.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pacsbridge.core.home import pacsbridge_home
-from pacsbridge.core.paths import check_uid
+from core.home import pacsbridge_home
+from core.uids import check_uid
 
 FILES_DIR = "files"
 THUMBNAIL_NAME = "thumbnail.jpg"

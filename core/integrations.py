@@ -11,24 +11,19 @@ from typing import Any
 
 from sqlmodel import select
 
-from pacsbridge.core import store
-from pacsbridge.core.errors import (
-    ConfigProblem,
-    IntegrationExists,
-    InvalidIntegration,
-    UnknownIntegration,
-)
-from pacsbridge.core.integration import IntegrationSettings, settings_warnings, validate_settings
-from pacsbridge.core.secrets import SecretBox
-from pacsbridge.core.store import Integration, utcnow
+from core import store
+from core.errors import ConfigProblem, IntegrationExists, InvalidIntegration, UnknownIntegration
+from core.secrets import SecretBox
+from core.settings.auth import SECRET_LABELS
+from core.settings.model import IntegrationSettings
+from core.settings.validation import settings_warnings, validate_settings
+from core.store import Integration, utcnow
 
 EDITABLE_FIELDS = frozenset(IntegrationSettings.model_fields)
 
 
 def _missing_secret(settings: IntegrationSettings) -> InvalidIntegration:
-    what = {"basic": "password", "bearer": "token", "oauth2": "client secret"}[
-        settings.auth_kind.value
-    ]
+    what = SECRET_LABELS[settings.auth_kind]
     return InvalidIntegration(
         [
             ConfigProblem(

@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from pacsbridge.core import store
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.integrations import get_integration
-from pacsbridge.core.paths import check_uid
-from pacsbridge.core.sr import KIND_TABLE, OTHER, extract_measurements
-from pacsbridge.core.sr import CodeMapping as CodeMap
-from pacsbridge.core.store import CodeMapping, Instance, InstanceMetadata, Measurement, Study
+from core import store
+from core.errors import InvalidInput
+from core.integrations import get_integration
+from core.sr import KIND_TABLE, OTHER, extract_measurements
+from core.sr import CodeMapping as CodeMap
+from core.store import CodeMapping, Instance, InstanceMetadata, Measurement, Study
+from core.uids import check_uid
 
 SR_CLASS_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 KNOWN_KINDS = frozenset(rule.kind for rule in KIND_TABLE)

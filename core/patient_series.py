@@ -15,11 +15,11 @@ from statistics import fmean
 
 from sqlmodel import col, select
 
-from pacsbridge.core import store
-from pacsbridge.core.browse import MAX_PAGE_SIZE, search_studies
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.integrations import get_integration
-from pacsbridge.core.store import Measurement
+from core import store
+from core.browse import MAX_PAGE_SIZE, search_studies
+from core.errors import InvalidInput
+from core.integrations import get_integration
+from core.store import Measurement
 
 SIDES = ("left", "right")
 UNKNOWN_SIDE = "side not stated"

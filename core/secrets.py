@@ -12,8 +12,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from pacsbridge.core.errors import SecretStoreError
-from pacsbridge.core.home import pacsbridge_home
+from core.errors import SecretStoreError
+from core.home import pacsbridge_home
 
 KEY_FILE_NAME = "secret.key"
 

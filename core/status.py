@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from pacsbridge.core import store
-from pacsbridge.core.integration import settings_warnings
-from pacsbridge.core.store import (
+from core import store
+from core.settings.validation import settings_warnings
+from core.store import (
     HealthCheck,
     Instance,
     Integration,

@@ -18,9 +18,9 @@ from functools import cache
 
 from sqlmodel import Session, func, select
 
-from pacsbridge.core import store
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.store import User, UserRole, utcnow
+from core import store
+from core.errors import InvalidInput
+from core.store import User, UserRole, utcnow
 
 MIN_PASSWORD_LENGTH = 12
 # scrypt reads all of a password; a cap keeps one request from costing the server minutes.

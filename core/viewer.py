@@ -19,11 +19,11 @@ from pydicom import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import ExplicitVRLittleEndian
 
-from pacsbridge.core import files, store
-from pacsbridge.core.dicomweb._client import dataset_from_dicom_json
-from pacsbridge.core.errors import PacsbridgeError
-from pacsbridge.core.images import frame_pixels, to_8bit
-from pacsbridge.core.store import Instance, InstanceMetadata
+from core import files, store
+from core.dicomweb.dicom_json import dataset_from_dicom_json
+from core.errors import PacsbridgeError
+from core.images import frame_pixels, to_8bit
+from core.store import Instance, InstanceMetadata
 
 MONOCHROME = frozenset({"MONOCHROME1", "MONOCHROME2"})
 # A cine loop without Frame Time still plays, at a typical ultrasound rate.

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import streamlit as st
 
-from pacsbridge.core.connection_test import ConnectionTestResult
-from pacsbridge.core.errors import PacsbridgeError
-from pacsbridge.core.store import utcnow
+from core.checks.connection_test import ConnectionTestResult
+from core.errors import PacsbridgeError
+from core.store import utcnow
 
 # The integration a page opens with, so a link from the Overview (or a bookmark) lands on it.
 INTEGRATION_PARAM = "integration"

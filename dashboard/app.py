@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pacsbridge.dashboard.auth import signed_in_user
+from dashboard.auth import signed_in_user
 
 st.set_page_config(page_title="pacsbridge", page_icon="🩺", layout="wide")
 

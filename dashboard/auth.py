@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pacsbridge.core.store import User, UserRole
-from pacsbridge.core.users import get_user, has_users, verify_login
+from core.store import User, UserRole
+from core.users import get_user, has_users, verify_login
 
 SESSION_KEY = "pacsbridge.signed_in"
 TIMEOUT_ENV = "PACSBRIDGE_SESSION_MINUTES"

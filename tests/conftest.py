@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pacsbridge.core.demo.orthanc import OrthancServer, OrthancUnavailable
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.presets import AuthKind
+from core.settings.auth import AuthKind
+from core.settings.model import IntegrationSettings
+from pacsbridge.demo.orthanc import OrthancServer, OrthancUnavailable
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
-from pacsbridge.core import store
-from pacsbridge.core.browse import (
+from core import store
+from core.browse import (
     NameMatch,
     UnknownStudy,
     name_pattern,
@@ -16,10 +16,10 @@ from pacsbridge.core.browse import (
     search_studies,
     study_contents,
 )
-from pacsbridge.core.errors import InvalidInput, UnknownIntegration
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import add_integration
-from pacsbridge.core.store import Instance, Series, Study, SyncRun
+from core.errors import InvalidInput, UnknownIntegration
+from core.integrations import add_integration
+from core.settings.model import IntegrationSettings
+from core.store import Instance, Series, Study, SyncRun
 
 PATIENTS = [
     ("FC-1001", "Jansen^Emma"),

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pacsbridge.core.cli import main
-from pacsbridge.core.demo import synthetic as factory
-from pacsbridge.core.errors import SecretStoreError
-from pacsbridge.core.integrations import get_integration, integration_secret
+from core.errors import SecretStoreError
+from core.integrations import get_integration, integration_secret
+from pacsbridge.cli import main
+from pacsbridge.demo import synthetic as factory
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -139,7 +139,7 @@ def test_remove_needs_confirmation_when_not_interactive(added, capsys, monkeypat
 
 
 def get_integration_names() -> list[str]:
-    from pacsbridge.core.integrations import list_integrations
+    from core.integrations import list_integrations
 
     return [i.name for i in list_integrations()]
 

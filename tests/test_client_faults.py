@@ -21,8 +21,8 @@ import pytest
 import requests
 import responses
 
-from pacsbridge.core.connection_test import run_connection_test
-from pacsbridge.core.dicomweb import (
+from core.checks.connection_test import run_connection_test
+from core.dicomweb import (
     AuthenticationRejected,
     ConnectionLost,
     ConnectionRefused,
@@ -41,9 +41,9 @@ from pacsbridge.core.dicomweb import (
     ServerError,
     TlsProtocolMismatch,
 )
-from pacsbridge.core.dicomweb._client import CHUNK_SIZE
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.integration import IntegrationSettings
+from core.dicomweb._client import CHUNK_SIZE
+from core.errors import InvalidInput
+from core.settings.model import IntegrationSettings
 
 BASE = "https://pacs.test/dicom-web/"
 STUDIES = BASE + "studies"

@@ -15,11 +15,11 @@ import pytest
 from pydicom import Dataset
 from pydicom.uid import JPEGBaseline8Bit
 
-from pacsbridge.core.cli import main
-from pacsbridge.core.cli._dashboard import FIRST_ADMIN, ensure_first_admin
-from pacsbridge.core.demo.clinic import DEMO_PATIENTS, demo_datasets
-from pacsbridge.core.sr import MeasurementRow, extract_measurements
-from pacsbridge.core.users import verify_login
+from core.sr import MeasurementRow, extract_measurements
+from core.users import verify_login
+from pacsbridge.cli import main
+from pacsbridge.cli._dashboard import FIRST_ADMIN, ensure_first_admin
+from pacsbridge.demo.clinic import DEMO_PATIENTS, demo_datasets
 
 TODAY = date(2026, 3, 20)
 STIMULATED = [p.patient_id for p in DEMO_PATIENTS if not p.pregnant]

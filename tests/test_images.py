@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 from pydicom.encaps import generate_frames
 
-from pacsbridge.core.demo import synthetic
-from pacsbridge.core.dicomweb._client import dataset_from_dicom_json
-from pacsbridge.core.images import THUMBNAIL_SIZE, frame_pixels, to_8bit, write_thumbnail
+from core.dicomweb.dicom_json import dataset_from_dicom_json
+from core.images import THUMBNAIL_SIZE, frame_pixels, to_8bit, write_thumbnail
+from pacsbridge.demo import synthetic
 
 
 @pytest.mark.parametrize(

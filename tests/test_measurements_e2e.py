@@ -8,12 +8,12 @@ import pytest
 from pydicom.uid import generate_uid
 from sr.obgyn_factory import Variant, early_pregnancy_sr, fertility_sr
 
-from pacsbridge.core.cli import main
-from pacsbridge.core.demo import synthetic
-from pacsbridge.core.integrations import add_integration
-from pacsbridge.core.measurements import query_measurements, reextract, set_mapping
-from pacsbridge.core.store import SyncScope
-from pacsbridge.core.sync import SyncOrder, run_sync
+from core.integrations import add_integration
+from core.measurements import query_measurements, reextract, set_mapping
+from core.store import SyncScope
+from core.sync import SyncOrder, run_sync
+from pacsbridge.cli import main
+from pacsbridge.demo import synthetic
 
 NAME = "clinic"
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pacsbridge.core.dicomweb._errors import MalformedResponse
-from pacsbridge.core.dicomweb._multipart import (
+from core.dicomweb._errors import MalformedResponse
+from core.dicomweb._multipart import (
     MultipartReader,
     PartData,
     PartEnd,

@@ -29,17 +29,18 @@ import pytest
 import requests
 import responses
 
-from pacsbridge.core.connection_test import run_connection_test
-from pacsbridge.core.dicomweb import (
+from core.checks.connection_test import run_connection_test
+from core.dicomweb import (
     AuthenticationRejected,
+    ClientCredentials,
     DicomwebClient,
     HostNotFound,
     PermissionDenied,
     RetryPolicy,
     TokenRequestFailed,
 )
-from pacsbridge.core.dicomweb._auth import TOKEN_RENEWAL_MARGIN_S, ClientCredentials
-from pacsbridge.core.integration import IntegrationSettings
+from core.dicomweb._auth import TOKEN_RENEWAL_MARGIN_S
+from core.settings.model import IntegrationSettings
 
 CLIENT_ID = "pacsbridge-reader"
 CLIENT_SECRET = "cl1ent-S3cret~Value"

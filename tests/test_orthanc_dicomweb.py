@@ -5,18 +5,12 @@ from __future__ import annotations
 import pytest
 from pydicom.uid import generate_uid
 
-from pacsbridge.core.connection_test import run_connection_test
-from pacsbridge.core.demo import synthetic as factory
-from pacsbridge.core.demo.orthanc import OrthancServer
-from pacsbridge.core.diagnose import diagnose
-from pacsbridge.core.dicomweb import (
-    DicomwebClient,
-    NotDicomweb,
-    NotFound,
-    RequestRejected,
-    RetryPolicy,
-)
-from pacsbridge.core.integration import IntegrationSettings
+from core.checks.connection_test import run_connection_test
+from core.checks.diagnose import diagnose
+from core.dicomweb import DicomwebClient, NotDicomweb, NotFound, RequestRejected, RetryPolicy
+from core.settings.model import IntegrationSettings
+from pacsbridge.demo import synthetic as factory
+from pacsbridge.demo.orthanc import OrthancServer
 
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"

@@ -17,14 +17,14 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from pacsbridge.core.demo import orthanc as orthanc_server
-from pacsbridge.core.demo.orthanc import (
+from pacsbridge.demo import orthanc as orthanc_server
+from pacsbridge.demo.orthanc import (
     OrthancRequestError,
     OrthancServer,
     OrthancUnavailable,
     listening_addresses,
 )
-from pacsbridge.core.demo.synthetic import basic_sr, expected_frame_bytes, study, us_image
+from pacsbridge.demo.synthetic import basic_sr, expected_frame_bytes, study, us_image
 
 DICOM_JSON = {"Accept": "application/dicom+json"}
 STORED_FRAMES = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}

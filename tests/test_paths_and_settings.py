@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pacsbridge.core.errors import InvalidInput, InvalidIntegration
-from pacsbridge.core.integration import (
-    IntegrationSettings,
-    normalise_base_uri,
-    settings_warnings,
-    validate_settings,
-)
-from pacsbridge.core.paths import TemplateKind, check_uid, template_problems
-from pacsbridge.core.presets import PRESETS, STANDARD_TEMPLATES, AuthKind
+from core.errors import InvalidInput, InvalidIntegration
+from core.settings.auth import AuthKind
+from core.settings.model import IntegrationSettings
+from core.settings.presets import PRESETS, STANDARD_TEMPLATES
+from core.settings.templates import TemplateKind, template_problems
+from core.settings.validation import normalise_base_uri, settings_warnings, validate_settings
+from core.uids import check_uid
 
 STUDY = "1.2.840.113619.2.55.3.1"
 SERIES = "1.2.840.113619.2.55.3.2"

@@ -26,14 +26,11 @@ from pydicom import Dataset
 from pydicom.uid import generate_uid
 from sqlmodel import Session, func, select
 
-from pacsbridge.core import files, store
-from pacsbridge.core.cli import main
-from pacsbridge.core.demo import synthetic as factory
-from pacsbridge.core.demo.orthanc import OrthancServer, OrthancUnavailable
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import add_integration, get_integration
-from pacsbridge.core.presets import AuthKind
-from pacsbridge.core.store import (
+from core import files, store
+from core.integrations import add_integration, get_integration
+from core.settings.auth import AuthKind
+from core.settings.model import IntegrationSettings
+from core.store import (
     Instance,
     InstanceMetadata,
     RunStatus,
@@ -44,8 +41,11 @@ from pacsbridge.core.store import (
     SyncScope,
     utcnow,
 )
-from pacsbridge.core.sync import SyncBusy, SyncOrder, run_sync
-from pacsbridge.core.sync._owners import LEASE
+from core.sync import SyncBusy, SyncOrder, run_sync
+from core.sync._owners import LEASE
+from pacsbridge.cli import main
+from pacsbridge.demo import synthetic as factory
+from pacsbridge.demo.orthanc import OrthancServer, OrthancUnavailable
 
 NAME = "clinic"
 OLD_DATE = "20190304"  # years before any lookback window

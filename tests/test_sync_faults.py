@@ -23,15 +23,14 @@ from pydicom import Dataset
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
-from pacsbridge.core import files, store
-from pacsbridge.core.demo import synthetic as factory
-from pacsbridge.core.dicomweb import RetryPolicy
-from pacsbridge.core.dicomweb._client import CHUNK_SIZE
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import add_integration, get_integration, integration_secret
-from pacsbridge.core.presets import AuthKind
-from pacsbridge.core.secrets import SecretBox
-from pacsbridge.core.store import (
+from core import files, store
+from core.dicomweb import RetryPolicy
+from core.dicomweb._client import CHUNK_SIZE
+from core.integrations import add_integration, get_integration, integration_secret
+from core.secrets import SecretBox
+from core.settings.auth import AuthKind
+from core.settings.model import IntegrationSettings
+from core.store import (
     DeadLetter,
     Instance,
     Integration,
@@ -42,15 +41,10 @@ from pacsbridge.core.store import (
     SyncLock,
     SyncScope,
 )
-from pacsbridge.core.store._schema import STEPS
-from pacsbridge.core.sync import (
-    SyncOrder,
-    SyncOutcome,
-    full_pull_windows,
-    retry_dead_letter,
-    run_sync,
-)
-from pacsbridge.core.sync import _run as sync_run
+from core.store._schema import STEPS
+from core.sync import SyncOrder, SyncOutcome, full_pull_windows, retry_dead_letter, run_sync
+from core.sync import _run as sync_run
+from pacsbridge.demo import synthetic as factory
 
 BASE = "https://pacs.test/dicom-web/"
 NAME = "fake"

@@ -28,9 +28,9 @@ from support.tls_server import (
     silent_port,
 )
 
-from pacsbridge.core.connection_test import run_connection_test
-from pacsbridge.core.diagnose import STEP_NAMES, Diagnosis, Step, diagnose
-from pacsbridge.core.dicomweb import (
+from core.checks.connection_test import run_connection_test
+from core.checks.diagnose import STEP_NAMES, Diagnosis, Step, diagnose
+from core.dicomweb import (
     CertificateHostMismatch,
     CertificateUntrusted,
     ConnectionLost,
@@ -44,8 +44,9 @@ from pacsbridge.core.dicomweb import (
     TlsError,
     TlsProtocolMismatch,
 )
-from pacsbridge.core.errors import InvalidIntegration
-from pacsbridge.core.integration import IntegrationSettings, validate_settings
+from core.errors import InvalidIntegration
+from core.settings.model import IntegrationSettings
+from core.settings.validation import validate_settings
 
 UNRESOLVABLE = "nonexistent.invalid"  # RFC 6761: never resolves
 FAST_RETRY = RetryPolicy(attempts=2, backoff_s=0.01)

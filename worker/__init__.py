@@ -1,6 +1,5 @@
-"""The `pacsbridge worker` process: runs scheduled and requested pulls through core.sync."""
+"""The `pacsbridge worker` process: runs scheduled and requested pulls through core.sync.
 
-from pacsbridge.worker._main import main
-from pacsbridge.worker._worker import Worker
-
-__all__ = ["Worker", "main"]
+`worker.scheduler` holds the jobs (APScheduler), `worker.service` the foreground process around
+them, `worker.defaults` the tunables (importable without APScheduler).
+"""

@@ -1,14 +1,11 @@
-"""DICOMweb client: QIDO-RS search, WADO-RS metadata and frames, and the PacsError tree."""
+"""DICOMweb client: QIDO-RS search, WADO-RS metadata and frames, and the PacsError tree.
 
-from pacsbridge.core.dicomweb._client import (
-    DicomwebClient,
-    DicomwebSource,
-    FileFrameSink,
-    FrameSink,
-    QidoResult,
-    SavedFrame,
-)
-from pacsbridge.core.dicomweb._errors import (
+The public surface is what this module exports, plus `dicom_json` for reading DICOM JSON;
+the underscore modules are private to this package."""
+
+from core.dicomweb._auth import ClientCredentials
+from core.dicomweb._client import DicomwebClient, FileFrameSink, FrameSink, QidoResult, SavedFrame
+from core.dicomweb._errors import (
     AuthenticationRejected,
     CaBundleUnusable,
     CertificateExpired,
@@ -35,9 +32,9 @@ from pacsbridge.core.dicomweb._errors import (
     TlsProtocolMismatch,
     TokenRequestFailed,
 )
-from pacsbridge.core.dicomweb._multipart import PartHeaders
-from pacsbridge.core.dicomweb._query import DateRange
-from pacsbridge.core.dicomweb._transport import RetryPolicy
+from core.dicomweb._multipart import PartHeaders
+from core.dicomweb._query import DateRange, exact_value
+from core.dicomweb._transport import RetryPolicy, classify_tls_error
 
 __all__ = [
     "AuthenticationRejected",
@@ -45,12 +42,12 @@ __all__ = [
     "CertificateExpired",
     "CertificateHostMismatch",
     "CertificateUntrusted",
+    "ClientCredentials",
     "ConnectTimeout",
     "ConnectionLost",
     "ConnectionRefused",
     "DateRange",
     "DicomwebClient",
-    "DicomwebSource",
     "FileFrameSink",
     "FrameSink",
     "HostNotFound",
@@ -74,4 +71,6 @@ __all__ = [
     "TlsError",
     "TlsProtocolMismatch",
     "TokenRequestFailed",
+    "classify_tls_error",
+    "exact_value",
 ]

@@ -13,11 +13,11 @@ from collections.abc import Callable
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
-from pacsbridge.core.dicomweb._errors import TokenRequestFailed
-from pacsbridge.core.dicomweb._transport import map_exceptions, server_message
-from pacsbridge.core.errors import ConfigProblem, InvalidIntegration
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.presets import AuthKind
+from core.dicomweb._errors import TokenRequestFailed
+from core.dicomweb._transport import map_exceptions, server_message
+from core.errors import ConfigProblem, InvalidIntegration
+from core.settings.auth import AuthKind
+from core.settings.model import IntegrationSettings
 
 # Renew this long before the token's stated expiry: clocks drift and a request takes time.
 TOKEN_RENEWAL_MARGIN_S = 60.0

@@ -19,9 +19,9 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from pydicom import Dataset
 
-from pacsbridge.core.dicomweb import _json as dj
-from pacsbridge.core.dicomweb._auth import ClientCredentials, build_auth
-from pacsbridge.core.dicomweb._errors import (
+from core.dicomweb import dicom_json as dj
+from core.dicomweb._auth import ClientCredentials, build_auth
+from core.dicomweb._errors import (
     AuthenticationRejected,
     MalformedResponse,
     NotDicomweb,
@@ -29,7 +29,7 @@ from pacsbridge.core.dicomweb._errors import (
     TokenRequestFailed,
     redact_url,
 )
-from pacsbridge.core.dicomweb._multipart import (
+from core.dicomweb._multipart import (
     MultipartReader,
     PartData,
     PartEnd,
@@ -38,12 +38,12 @@ from pacsbridge.core.dicomweb._multipart import (
     boundary_from_content_type,
     part_headers_from,
 )
-from pacsbridge.core.dicomweb._query import DateRange, exact_value, query_string
-from pacsbridge.core.dicomweb._transport import RetryPolicy, Transport, map_exceptions
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.paths import check_uid, is_uid
-from pacsbridge.core.presets import get_preset
+from core.dicomweb._query import DateRange, exact_value, query_string
+from core.dicomweb._transport import RetryPolicy, Transport, map_exceptions
+from core.errors import InvalidInput
+from core.settings.model import IntegrationSettings
+from core.settings.presets import get_preset
+from core.uids import check_uid, is_uid
 
 CHUNK_SIZE = 256 * 1024
 # A patient has a handful of studies; a sync walks date windows. Fifty full pages means
@@ -82,36 +82,6 @@ class SavedFrame:
     size: int
     media_type: str | None
     transfer_syntax: str | None
-
-
-class DicomwebSource(Protocol):
-    """What the rest of pacsbridge needs from a DICOMweb server (PS3.18 §10.4, §10.6)."""
-
-    def search_studies(
-        self,
-        *,
-        patient_id: str | None = None,
-        study_date: DateRange | None = None,
-        study_uid: str | None = None,
-        includefields: Iterable[str] = (),
-    ) -> QidoResult: ...
-
-    def search_series(self, study_uid: str, *, includefields: Iterable[str] = ()) -> QidoResult: ...
-
-    def search_instances(
-        self, study_uid: str, series_uid: str, *, includefields: Iterable[str] = ()
-    ) -> QidoResult: ...
-
-    def instance_metadata(self, study_uid: str, series_uid: str, instance_uid: str) -> Dataset: ...
-
-    def stream_frames(
-        self,
-        study_uid: str,
-        series_uid: str,
-        instance_uid: str,
-        frames: list[int],
-        sink: FrameSink,
-    ) -> int: ...
 
 
 class DicomwebClient:
@@ -373,7 +343,7 @@ class DicomwebClient:
         """The instance's attributes, nested SR content included, as a pydicom Dataset."""
         obj = self.instance_metadata_json(study_uid, series_uid, instance_uid)
         try:
-            return dataset_from_dicom_json(obj)
+            return dj.dataset_from_dicom_json(obj)
         except MalformedResponse as exc:
             raise MalformedResponse(
                 exc.message,
@@ -549,14 +519,6 @@ def _is_orthanc_rest_error(error: RequestRejected) -> bool:
 def _announces_truncation(warning: str) -> bool:
     lowered = warning.lower()
     return any(word in lowered for word in ("additional", "truncat", "limit", "more results"))
-
-
-def dataset_from_dicom_json(obj: dict[str, Any]) -> Dataset:
-    """A pydicom Dataset from one DICOM JSON object; bulk data (pixels) stays out."""
-    try:
-        return Dataset.from_json(obj, bulk_data_uri_handler=lambda *_: b"")
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise MalformedResponse(f"the metadata is not valid DICOM JSON ({exc})") from exc
 
 
 def parse_dicom_json(response: requests.Response, url: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from pacsbridge.core.errors import PacsbridgeError
+from core.errors import PacsbridgeError
 
 # Query values never shown in errors or logs: credentials, and patient identifiers (an error
 # message travels into logs and support tickets; the person who typed the ID knows it).

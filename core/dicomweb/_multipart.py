@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeAlias
 
-from pacsbridge.core.dicomweb._errors import MalformedResponse
+from core.dicomweb._errors import MalformedResponse
 
 # A parameter of a media type: name=token or name="quoted string" (RFC 2045 §5.1). Matching a
 # whole quoted string at once keeps a ';' or 'boundary=' inside another parameter's quotes

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import quote
 
-from pacsbridge.core.errors import InvalidInput
+from core.errors import InvalidInput
 
 # RFC 3986 unreserved characters: no server and no HTTP library alters them.
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from pacsbridge.core.dicomweb._errors import (
+from core.dicomweb._errors import (
     AuthenticationRejected,
     CaBundleUnusable,
     CertificateExpired,
@@ -45,7 +45,7 @@ from pacsbridge.core.dicomweb._errors import (
     TlsError,
     TlsProtocolMismatch,
 )
-from pacsbridge.core.presets import AuthKind
+from core.settings.auth import AuthKind
 
 # OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED.
 X509_CERT_HAS_EXPIRED = 10

@@ -13,12 +13,12 @@ from functools import cache
 from sqlalchemy import Engine, event
 from sqlmodel import Session, create_engine
 
-from pacsbridge.core.home import database_url
-from pacsbridge.core.store._measurements import CodeMapping, Measurement
-from pacsbridge.core.store._models import Integration, utcnow
-from pacsbridge.core.store._pulled import Instance, InstanceMetadata, Series, Study
-from pacsbridge.core.store._schema import migrate
-from pacsbridge.core.store._sync import (
+from core.home import database_url
+from core.store._measurements import CodeMapping, Measurement
+from core.store._models import Integration, utcnow
+from core.store._pulled import Instance, InstanceMetadata, Series, Study
+from core.store._schema import migrate
+from core.store._sync import (
     DeadLetter,
     HealthCheck,
     RequestStatus,
@@ -29,7 +29,7 @@ from pacsbridge.core.store._sync import (
     SyncRun,
     SyncScope,
 )
-from pacsbridge.core.store._users import User, UserRole
+from core.store._users import User, UserRole
 
 __all__ = [
     "CodeMapping",

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from pacsbridge.core.store._models import utcnow
+from core.store._models import utcnow
 
 
 class Measurement(SQLModel, table=True):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Field
 
-from pacsbridge.core.integration import IntegrationSettings
+from core.settings.model import IntegrationSettings
 
 
 def utcnow() -> datetime:

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Column, ForeignKey, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from pacsbridge.core.store._models import utcnow
+from core.store._models import utcnow
 
 
 def _integration_fk() -> int:

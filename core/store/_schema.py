@@ -13,18 +13,11 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
-from pacsbridge.core.store._measurements import CodeMapping, Measurement
-from pacsbridge.core.store._models import Integration
-from pacsbridge.core.store._pulled import Instance, InstanceMetadata, Series, Study
-from pacsbridge.core.store._sync import (
-    DeadLetter,
-    HealthCheck,
-    SyncError,
-    SyncLock,
-    SyncRequest,
-    SyncRun,
-)
-from pacsbridge.core.store._users import User
+from core.store._measurements import CodeMapping, Measurement
+from core.store._models import Integration
+from core.store._pulled import Instance, InstanceMetadata, Series, Study
+from core.store._sync import DeadLetter, HealthCheck, SyncError, SyncLock, SyncRequest, SyncRun
+from core.store._users import User
 
 Step = Callable[[Connection], None]
 

@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import Column, ForeignKey, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from pacsbridge.core.store._models import utcnow
+from core.store._models import utcnow
 
 
 def _integration_fk(*, primary_key: bool = False) -> int:

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
-from pacsbridge.core.store._models import utcnow
+from core.store._models import utcnow
 
 
 class UserRole(StrEnum):

@@ -1,7 +1,8 @@
 """Pulling clinics' data into the store: sync runs, the request queue, dead letters."""
 
-from pacsbridge.core.sync._owners import new_owner
-from pacsbridge.core.sync._queue import (
+from core.sync._failures import retry_dead_letter
+from core.sync._owners import new_owner
+from core.sync._queue import (
     claim_next_request,
     finish_request,
     list_requests,
@@ -9,8 +10,7 @@ from pacsbridge.core.sync._queue import (
     renew_request_lease,
     request_sync,
 )
-from pacsbridge.core.sync._record import last_scheduled_start, retry_dead_letter
-from pacsbridge.core.sync._run import (
+from core.sync._run import (
     SyncBusy,
     SyncOrder,
     SyncOutcome,
@@ -18,6 +18,7 @@ from pacsbridge.core.sync._run import (
     full_pull_windows,
     run_sync,
 )
+from core.sync._runs import last_scheduled_start
 
 __all__ = [
     "SyncBusy",

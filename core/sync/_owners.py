@@ -8,7 +8,7 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 
-from pacsbridge.core.store import utcnow
+from core.store import utcnow
 
 LEASE = timedelta(minutes=2)
 

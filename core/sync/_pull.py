@@ -11,24 +11,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pacsbridge.core import files
-from pacsbridge.core.dicomweb import (
-    DicomwebClient,
-    NotAcceptable,
-    PacsError,
-    RetryPolicy,
-    ServerError,
-)
-from pacsbridge.core.dicomweb import _json as dj
-from pacsbridge.core.dicomweb._client import dataset_from_dicom_json
-from pacsbridge.core.images import write_thumbnail, write_thumbnail_bytes
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.measurements import is_sr, measurement_rows
-from pacsbridge.core.presets import DECODED_FRAMES_ACCEPT
-from pacsbridge.core.sr import CodeMapping as CodeMap
-from pacsbridge.core.sync._record import PulledInstance
+from core import files
+from core.dicomweb import DicomwebClient, NotAcceptable, PacsError, RetryPolicy, ServerError
+from core.dicomweb import dicom_json as dj
+from core.dicomweb.dicom_json import dataset_from_dicom_json
+from core.images import write_thumbnail, write_thumbnail_bytes
+from core.measurements import is_sr, measurement_rows
+from core.settings.model import IntegrationSettings
+from core.settings.presets import DECODED_FRAMES_ACCEPT
+from core.sr import CodeMapping as CodeMap
+from core.sync._upserts import PulledInstance
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pacsbridge.sync")
 
 # Frame numbers per request: a 60-frame cine loop is one request (Orthanc re-reads the whole
 # file for every request), while the URL stays far below common 8 KB limits.

@@ -12,11 +12,11 @@ from datetime import timedelta
 from sqlalchemy import or_, update
 from sqlmodel import select
 
-from pacsbridge.core import store
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.integrations import get_integration
-from pacsbridge.core.paths import check_uid
-from pacsbridge.core.store import RequestStatus, SyncRequest, SyncScope, utcnow
+from core import store
+from core.errors import InvalidInput
+from core.integrations import get_integration
+from core.store import RequestStatus, SyncRequest, SyncScope, utcnow
+from core.uids import check_uid
 
 REQUEST_LEASE = timedelta(minutes=2)
 # A request whose runs keep dying with the worker is not retried forever.

@@ -17,17 +17,20 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from pacsbridge.core.dicomweb import DateRange, DicomwebClient, PacsError, QidoResult, RetryPolicy
-from pacsbridge.core.dicomweb import _json as dj
-from pacsbridge.core.errors import PacsbridgeError
-from pacsbridge.core.integrations import get_integration, integration_secret, settings_of
-from pacsbridge.core.measurements import code_map
-from pacsbridge.core.store import DeadLetter, RunStatus, Series, Study, SyncRun, SyncScope
-from pacsbridge.core.sync import _owners
-from pacsbridge.core.sync import _record as record
-from pacsbridge.core.sync._owners import new_owner
-from pacsbridge.core.sync._pull import InstancePuller
-from pacsbridge.core.sync._record import PulledInstance
+from core.dicomweb import DateRange, DicomwebClient, PacsError, QidoResult, RetryPolicy
+from core.dicomweb import dicom_json as dj
+from core.errors import PacsbridgeError
+from core.integrations import get_integration, integration_secret, settings_of
+from core.measurements import code_map
+from core.store import DeadLetter, RunStatus, Series, Study, SyncRun, SyncScope
+from core.sync import _failures as failures
+from core.sync import _lock as lock
+from core.sync import _owners
+from core.sync import _runs as runs
+from core.sync import _upserts as upserts
+from core.sync._owners import new_owner
+from core.sync._pull import InstancePuller
+from core.sync._upserts import PulledInstance
 
 STUDY_FIELDS = (
     dj.STUDY_DESCRIPTION,
@@ -150,7 +153,7 @@ class _Heartbeat:
         interval = _owners.LEASE.total_seconds() / 4
         while not self._stop.wait(interval):
             if run_id is not None:
-                record.renew_lease(integration_id, owner, run_id)
+                lock.renew_lease(integration_id, owner, run_id)
 
 
 class _Run:
@@ -166,10 +169,10 @@ class _Run:
         stop: threading.Event | None,
         retry: RetryPolicy | None,
     ) -> None:
-        self.record_ = get_integration(name)
-        self.settings = settings_of(self.record_)
-        self.secret = integration_secret(self.record_)
-        self.integration_id = self.record_.id
+        self.integration = get_integration(name)
+        self.settings = settings_of(self.integration)
+        self.secret = integration_secret(self.integration)
+        self.integration_id = self.integration.id
         assert self.integration_id is not None
         self.order = order
         self.owner = owner
@@ -193,7 +196,7 @@ class _Run:
     # --- bookkeeping --------------------------------------------------------------------------
 
     def _fail_item(self, item: str, uid: str | None, error: Exception, **uids: str | None) -> None:
-        record.record_failure(self.run, item=item, uid=uid, error=error, **uids)
+        failures.record_failure(self.run, item=item, uid=uid, error=error, **uids)
         self.run.errors += 1
         self.errors.append(
             {"item": item, "uid": uid, "error": str(error), "hint": getattr(error, "hint", None)}
@@ -202,7 +205,7 @@ class _Run:
     def _tick(self, *, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._last_saved >= PROGRESS_INTERVAL_S:
-            record.save_progress(self.run, self.owner)
+            runs.save_progress(self.run, self.owner)
             self._last_saved = now
         if self.progress:
             self.progress(self.run)
@@ -235,7 +238,7 @@ class _Run:
         if order.scope is SyncScope.PATIENT:
             result = client.search_studies(patient_id=order.value, includefields=STUDY_FIELDS)
             return self._complete(result, "the patient's studies")
-        last = None if order.full else record.last_successful_run(self.integration_id)
+        last = None if order.full else runs.last_successful_run(self.integration_id)
         if last is None:
             windows = full_pull_windows(date.today())
         else:
@@ -249,7 +252,7 @@ class _Run:
             for match in self._complete(result, f"studies dated {window.to_qido()}"):
                 found.setdefault(dj.text(match, dj.STUDY_INSTANCE_UID) or "", match)
         if last is not None:
-            known = record.studies_to_reconcile(self.integration_id, set(found), RECONCILE_PER_RUN)
+            known = upserts.studies_to_reconcile(self.integration_id, set(found), RECONCILE_PER_RUN)
             for start in range(0, len(known), UIDS_PER_QUERY):
                 chunk = known[start : start + UIDS_PER_QUERY]
                 result = client.search_studies(study_uids=chunk, includefields=STUDY_FIELDS)
@@ -257,15 +260,15 @@ class _Run:
                     found.setdefault(dj.text(match, dj.STUDY_INSTANCE_UID) or "", match)
             # Also the ones the PACS no longer returns (deleted there): they go to the back of
             # the line instead of blocking every other known study's re-check.
-            record.mark_reconciled(self.integration_id, known)
+            upserts.mark_reconciled(self.integration_id, known)
         return list(found.values())
 
     def _changed_studies(self, matches: list[dict[str, Any]]) -> list[Study]:
         """Store the studies; keep those whose instance count differs from what is stored."""
-        studies = record.upsert_studies(self.integration_id, matches)
+        studies = upserts.upsert_studies(self.integration_id, matches)
         self.run.studies = len(studies)
         self.study_dates = {study.study_uid: study.study_date for study in studies}
-        pulled = record.pulled_counts(self.integration_id)
+        pulled = upserts.pulled_counts(self.integration_id)
         dead_per_study: dict[str | None, int] = {}
         for letter in self.failing.values():
             if letter.dead:
@@ -302,8 +305,8 @@ class _Run:
         """Store the walked series; return the instances still to pull."""
         if walked and not walked[-1][0]:
             self._complete(walked.pop()[1], "the study's series", study.study_uid)
-        series_rows = record.upsert_series(self.integration_id, study, [s for s, _ in walked])
-        known = record.pulled_instance_uids(self.integration_id, study.study_uid)
+        series_rows = upserts.upsert_series(self.integration_id, study, [s for s, _ in walked])
+        known = upserts.pulled_instance_uids(self.integration_id, study.study_uid)
         work = []
         for series, (_, result) in zip(series_rows, walked, strict=True):
             instances = self._complete(result, "the series' instances", series.series_uid)
@@ -401,7 +404,7 @@ class _Run:
         for _, pulled in batch:
             for row in pulled.measurements:
                 row.study_date = self.study_dates.get(pulled.study_uid)
-        sizes = record.store_instances(self.integration_id, batch)
+        sizes = upserts.store_instances(self.integration_id, batch)
         recovered = []
         for (_, pulled), metadata_bytes in zip(batch, sizes, strict=True):
             if metadata_bytes is None:
@@ -412,7 +415,7 @@ class _Run:
             self.run.bytes += pulled.frames_bytes + metadata_bytes
             if pulled.sop_instance_uid in self.failing:
                 recovered.append(pulled.sop_instance_uid)
-        record.clear_failures(self.integration_id, recovered)
+        failures.clear_failures(self.integration_id, recovered)
 
     def _due(self) -> bool:
         return time.monotonic() - self._last_saved >= PROGRESS_INTERVAL_S
@@ -420,11 +423,11 @@ class _Run:
     # --- the whole run ------------------------------------------------------------------------
 
     def execute(self) -> SyncOutcome:
-        record.close_abandoned_runs(self.integration_id)
-        if not record.acquire_lock(self.integration_id, self.owner):
-            holder = record.lock_holder(self.integration_id)
-            raise SyncBusy(f"integration {self.record_.name!r} is being synced by {holder}")
-        record.start_run(self.run)
+        runs.close_abandoned_runs(self.integration_id)
+        if not lock.acquire_lock(self.integration_id, self.owner):
+            holder = lock.lock_holder(self.integration_id)
+            raise SyncBusy(f"integration {self.integration.name!r} is being synced by {holder}")
+        runs.start_run(self.run)
         heartbeat = _Heartbeat(self.integration_id, self.owner, self.run.id)
         heartbeat.start()
         try:
@@ -433,25 +436,25 @@ class _Run:
                     matches = self._studies(client)
                 finally:
                     self.run.requests += client.requests_sent
-            self.failing = record.failing_items(self.integration_id)
+            self.failing = failures.failing_items(self.integration_id)
             self._pipeline(self._changed_studies(matches))
         except SyncStopped:
-            record.finish_run(
+            runs.finish_run(
                 self.run, RunStatus.INTERRUPTED, "stopped before the end; the next run continues"
             )
         except (PacsError, PacsbridgeError) as exc:
             self._fail_item("run", None, exc)
-            record.finish_run(self.run, RunStatus.FAILED, exc.describe())
+            runs.finish_run(self.run, RunStatus.FAILED, exc.describe())
         except BaseException:
-            record.finish_run(self.run, RunStatus.FAILED, "internal error; see the log")
+            runs.finish_run(self.run, RunStatus.FAILED, "internal error; see the log")
             raise
         else:
             status = RunStatus.PARTIAL if self.run.errors else RunStatus.SUCCESS
             message = f"{self.run.errors} items failed; see the errors" if self.run.errors else None
-            record.finish_run(self.run, status, message)
+            runs.finish_run(self.run, status, message)
         finally:
             heartbeat.stop()
-            record.release_lock(self.integration_id, self.owner)
+            lock.release_lock(self.integration_id, self.owner)
         if self.progress:
             self.progress(self.run)
         return SyncOutcome(self.run, self.errors)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pacsbridge.core.browse import dead_letters, list_runs, run_duration, run_errors
-from pacsbridge.core.errors import PacsbridgeError
-from pacsbridge.core.integrations import list_integrations
-from pacsbridge.core.store import Integration, RunStatus, SyncRun
-from pacsbridge.core.sync import list_requests, request_sync, retry_dead_letter
-from pacsbridge.dashboard._widgets import ago, no_integration_yet, pick_integration, show_error
-from pacsbridge.dashboard.auth import current_user, require_admin
+from core.browse import dead_letters, list_runs, run_duration, run_errors
+from core.errors import PacsbridgeError
+from core.integrations import list_integrations
+from core.store import Integration, RunStatus, SyncRun
+from core.sync import list_requests, request_sync, retry_dead_letter
+from dashboard._widgets import ago, no_integration_yet, pick_integration, show_error
+from dashboard.auth import current_user, require_admin
 
 REFRESH_S = 2.0
 ADMINS_ONLY = "Admins only"

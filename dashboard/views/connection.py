@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pacsbridge.core.connection_test import run_connection_test
-from pacsbridge.core.diagnose import Diagnosis, diagnose
-from pacsbridge.core.errors import PacsbridgeError
-from pacsbridge.core.integrations import (
-    get_integration,
-    integration_secret,
-    list_integrations,
-    settings_of,
-)
-from pacsbridge.dashboard._widgets import (
+from core.checks.connection_test import run_connection_test
+from core.checks.diagnose import Diagnosis, diagnose
+from core.errors import PacsbridgeError
+from core.integrations import get_integration, integration_secret, list_integrations, settings_of
+from dashboard._widgets import (
     no_integration_yet,
     pick_integration,
     show_connection_test,
     show_error,
 )
-from pacsbridge.dashboard.auth import current_user
+from dashboard.auth import current_user
 
 
 def show_diagnosis(result: Diagnosis) -> None:

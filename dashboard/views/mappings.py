@@ -12,17 +12,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pacsbridge.core.errors import PacsbridgeError
-from pacsbridge.core.integrations import list_integrations
-from pacsbridge.core.measurements import (
-    KNOWN_KINDS,
-    list_mappings,
-    reextract,
-    remove_mapping,
-    set_mapping,
-)
-from pacsbridge.dashboard._widgets import no_integration_yet, pick_integration, show_error
-from pacsbridge.dashboard.auth import current_user, require_admin
+from core.errors import PacsbridgeError
+from core.integrations import list_integrations
+from core.measurements import KNOWN_KINDS, list_mappings, reextract, remove_mapping, set_mapping
+from dashboard._widgets import no_integration_yet, pick_integration, show_error
+from dashboard.auth import current_user, require_admin
 
 COLUMNS = ["scheme", "code", "kind", "unit", "note"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pacsbridge.core.status import IntegrationStatus, Light, integration_statuses
-from pacsbridge.dashboard._widgets import INTEGRATION_PARAM, ago, no_integration_yet
-from pacsbridge.dashboard.auth import current_user
+from core.status import IntegrationStatus, Light, integration_statuses
+from dashboard._widgets import INTEGRATION_PARAM, ago, no_integration_yet
+from dashboard.auth import current_user
 
 DOTS = {Light.GREEN: "🟢", Light.AMBER: "🟠", Light.RED: "🔴"}
 

@@ -12,10 +12,10 @@ from datetime import timedelta
 import plotly.graph_objects as go
 import streamlit as st
 
-from pacsbridge.core.integrations import list_integrations
-from pacsbridge.core.patient_series import SIDES, UNKNOWN_SIDE, Point, patient_series
-from pacsbridge.dashboard._widgets import no_integration_yet, pick_integration
-from pacsbridge.dashboard.auth import current_user
+from core.integrations import list_integrations
+from core.patient_series import SIDES, UNKNOWN_SIDE, Point, patient_series
+from dashboard._widgets import no_integration_yet, pick_integration
+from dashboard.auth import current_user
 
 STUDIES_PAGE = "views/studies.py"
 DAY_MS = 86_400_000  # plotly's date axes count in milliseconds

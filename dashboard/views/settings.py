@@ -12,15 +12,9 @@ from urllib.parse import urljoin
 
 import streamlit as st
 
-from pacsbridge.core.connection_test import run_connection_test
-from pacsbridge.core.errors import ConfigProblem, InvalidIntegration, PacsbridgeError
-from pacsbridge.core.integration import (
-    IntegrationSettings,
-    normalise_base_uri,
-    settings_warnings,
-    validate_settings,
-)
-from pacsbridge.core.integrations import (
+from core.checks.connection_test import run_connection_test
+from core.errors import ConfigProblem, InvalidIntegration, PacsbridgeError
+from core.integrations import (
     add_integration,
     describe_integration,
     edit_integration,
@@ -30,21 +24,19 @@ from pacsbridge.core.integrations import (
     remove_integration,
     settings_of,
 )
-from pacsbridge.core.paths import TEMPLATE_LABELS, TemplateKind
-from pacsbridge.core.presets import PRESETS, AuthKind
-from pacsbridge.core.store import Integration
-from pacsbridge.dashboard._widgets import INTEGRATION_PARAM, show_connection_test, show_error
-from pacsbridge.dashboard.auth import current_user, require_admin
+from core.settings.auth import SECRET_LABELS, AuthKind
+from core.settings.model import IntegrationSettings
+from core.settings.presets import PRESETS
+from core.settings.templates import TEMPLATE_LABELS, TemplateKind
+from core.settings.validation import normalise_base_uri, settings_warnings, validate_settings
+from core.store import Integration
+from dashboard._widgets import INTEGRATION_PARAM, show_connection_test, show_error
+from dashboard.auth import current_user, require_admin
 
 NEW = "➕ New integration"
 TARGET_KEY = "settings.target"
 FLASH_KEY = "settings.flash"
 OPTIONAL_TEXT = ("username", "token_url", "scope", "ca_bundle")
-SECRET_LABELS = {
-    AuthKind.BASIC: "password",
-    AuthKind.BEARER: "token",
-    AuthKind.OAUTH2: "client secret",
-}
 # Placeholders filled with sample UIDs, to show the URL each template makes.
 SAMPLE = ("1.2.840.113619.2.55.3.1", "1.2.840.113619.2.55.3.1.1", "1.2.840.113619.2.55.3.1.1.1")
 

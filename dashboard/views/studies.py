@@ -10,7 +10,7 @@ import math
 
 import streamlit as st
 
-from pacsbridge.core.browse import (
+from core.browse import (
     PAGE_SIZE,
     NameMatch,
     StudyContents,
@@ -18,13 +18,13 @@ from pacsbridge.core.browse import (
     search_studies,
     study_contents,
 )
-from pacsbridge.core.errors import PacsbridgeError
-from pacsbridge.core.integrations import list_integrations
-from pacsbridge.core.measurements import query_measurements
-from pacsbridge.core.sync import request_sync
-from pacsbridge.core.viewer import Window, cine_gif, render_frame, thumbnail_file, viewable_image
-from pacsbridge.dashboard._widgets import no_integration_yet, pick_integration, show_error
-from pacsbridge.dashboard.auth import current_user, require_admin
+from core.errors import PacsbridgeError
+from core.integrations import list_integrations
+from core.measurements import query_measurements
+from core.sync import request_sync
+from core.viewer import Window, cine_gif, render_frame, thumbnail_file, viewable_image
+from dashboard._widgets import no_integration_yet, pick_integration, show_error
+from dashboard.auth import current_user, require_admin
 
 user = current_user()
 st.title("Studies")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pacsbridge.core import users
-from pacsbridge.core.store import User
-from pacsbridge.dashboard.auth import SESSION_KEY, SignedIn
+from core import users
+from core.store import User
+from dashboard.auth import SESSION_KEY, SignedIn
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 PASSWORD = "correct horse battery staple"

@@ -8,18 +8,10 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from pacsbridge.core import store
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import add_integration
-from pacsbridge.core.store import (
-    DeadLetter,
-    RunStatus,
-    SyncError,
-    SyncRequest,
-    SyncRun,
-    SyncScope,
-    utcnow,
-)
+from core import store
+from core.integrations import add_integration
+from core.settings.model import IntegrationSettings
+from core.store import DeadLetter, RunStatus, SyncError, SyncRequest, SyncRun, SyncScope, utcnow
 
 PAGE = "views/activity.py"
 

@@ -9,10 +9,9 @@ from dataclasses import replace
 
 import pytest
 
-from pacsbridge.core.cli import main
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.store import UserRole
-from pacsbridge.core.users import (
+from core.errors import InvalidInput
+from core.store import UserRole
+from core.users import (
     ScryptCost,
     UnknownUser,
     UserExists,
@@ -25,7 +24,8 @@ from pacsbridge.core.users import (
     verify_login,
     verify_password,
 )
-from pacsbridge.dashboard.auth import SESSION_KEY
+from dashboard.auth import SESSION_KEY
+from pacsbridge.cli import main
 
 from .conftest import PASSWORD, page_text, sign_in
 

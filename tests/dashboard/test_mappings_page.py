@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydicom.uid import generate_uid
 from sr.obgyn_factory import Variant, fertility_sr
 
-from pacsbridge.core.demo import synthetic
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import add_integration
-from pacsbridge.core.measurements import list_mappings, query_measurements, set_mapping
-from pacsbridge.core.store import SyncScope
-from pacsbridge.core.sync import SyncOrder, run_sync
+from core.integrations import add_integration
+from core.measurements import list_mappings, query_measurements, set_mapping
+from core.settings.model import IntegrationSettings
+from core.store import SyncScope
+from core.sync import SyncOrder, run_sync
+from pacsbridge.demo import synthetic
 
 EDITOR = "mappings.north.editor.0"  # the editor's key before the first save
 

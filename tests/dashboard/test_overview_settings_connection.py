@@ -6,27 +6,18 @@ from datetime import timedelta
 
 import pytest
 
-from pacsbridge.core import store
-from pacsbridge.core.demo import synthetic as factory
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import (
+from core import store
+from core.integrations import (
     add_integration,
     edit_integration,
     get_integration,
     integration_secret,
     list_integrations,
 )
-from pacsbridge.core.status import Light, integration_statuses
-from pacsbridge.core.store import (
-    HealthCheck,
-    Instance,
-    RunStatus,
-    Series,
-    Study,
-    SyncError,
-    SyncRun,
-    utcnow,
-)
+from core.settings.model import IntegrationSettings
+from core.status import Light, integration_statuses
+from core.store import HealthCheck, Instance, RunStatus, Series, Study, SyncError, SyncRun, utcnow
+from pacsbridge.demo import synthetic as factory
 
 from .conftest import page_text
 

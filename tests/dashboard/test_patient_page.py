@@ -6,12 +6,12 @@ from datetime import date
 
 import pytest
 
-from pacsbridge.core import store
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import add_integration
-from pacsbridge.core.patient_series import UNKNOWN_SIDE, patient_series
-from pacsbridge.core.store import Measurement, Study
+from core import store
+from core.errors import InvalidInput
+from core.integrations import add_integration
+from core.patient_series import UNKNOWN_SIDE, patient_series
+from core.settings.model import IntegrationSettings
+from core.store import Measurement, Study
 
 PAGE = "views/patient.py"
 DAYS = {"20261102": "1.2.3.1", "20261105": "1.2.3.2", "20261107": "1.2.3.3", "20261215": "1.2.3.4"}

@@ -11,13 +11,12 @@ from pydicom.uid import generate_uid
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from pacsbridge.core import files, store
-from pacsbridge.core.demo import synthetic
-from pacsbridge.core.dicomweb._client import dataset_from_dicom_json
-from pacsbridge.core.images import write_thumbnail
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import add_integration
-from pacsbridge.core.store import (
+from core import files, store
+from core.dicomweb.dicom_json import dataset_from_dicom_json
+from core.images import write_thumbnail
+from core.integrations import add_integration
+from core.settings.model import IntegrationSettings
+from core.store import (
     Instance,
     InstanceMetadata,
     Measurement,
@@ -26,7 +25,7 @@ from pacsbridge.core.store import (
     SyncRequest,
     SyncScope,
 )
-from pacsbridge.core.viewer import (
+from core.viewer import (
     ImageUnavailable,
     Window,
     apply_window,
@@ -34,6 +33,7 @@ from pacsbridge.core.viewer import (
     render_frame,
     viewable_image,
 )
+from pacsbridge.demo import synthetic
 
 PAGE = "views/studies.py"
 

@@ -1,0 +1,1 @@
+"""SR measurement extraction: walker, templates, vendor variants, DICOM JSON, fuzzing."""

@@ -1,7 +1,7 @@
-"""The SR tests' OB-GYN documents: built by pacsbridge.core.demo.obgyn, which the demo clinic
+"""The SR tests' OB-GYN documents: built by pacsbridge.demo.obgyn, which the demo clinic
 also uses, so the reports the demo shows are the ones the extraction tests check."""
 
-from pacsbridge.core.demo.obgyn import (
+from pacsbridge.demo.obgyn import (
     DERIVATION,
     ENDOMETRIUM_THICKNESS,
     ENHANCED_SR,

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from pacsbridge.core.sr import KIND_TABLE, Code, normalized_code
-from pacsbridge.core.sr import _codes as c
-from pacsbridge.core.sr._units import conversion_factor, scaled
+from core.sr import KIND_TABLE, Code, normalized_code
+from core.sr import _codes as c
+from core.sr._units import conversion_factor, scaled
 
 
 def test_codes_compare_on_scheme_and_value_only() -> None:

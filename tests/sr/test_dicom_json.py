@@ -15,7 +15,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from pacsbridge.core.sr import (
+from core.sr import (
     Code,
     CompositeReference,
     dataset_from_json,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from pacsbridge.core.sr import dump_tree, walk
+from core.sr import dump_tree, walk
 
 from .obgyn_factory import Variant, early_pregnancy_sr, fertility_sr
 

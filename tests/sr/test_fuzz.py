@@ -13,15 +13,8 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from pacsbridge.core.sr import (
-    KIND_TABLE,
-    _content,
-    dataset_from_json,
-    dump_tree,
-    extract_measurements,
-    walk,
-)
-from pacsbridge.core.sr import _codes as c
+from core.sr import KIND_TABLE, _content, dataset_from_json, dump_tree, extract_measurements, walk
+from core.sr import _codes as c
 
 from .obgyn_factory import Variant, fertility_sr
 

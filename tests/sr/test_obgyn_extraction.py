@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from pacsbridge.core.sr import MeasurementRow, extract_measurements, extract_study_measurements
+from core.sr import MeasurementRow, extract_measurements, extract_study_measurements
 
 from .obgyn_factory import (
     DERIVATION,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from pacsbridge.core.sr import Code, dump_tree, extract_measurements, walk
+from core.sr import Code, dump_tree, extract_measurements, walk
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = sorted(DATA.glob("*.dcm"))

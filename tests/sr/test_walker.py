@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
-from pacsbridge.core.sr import (
+from core.sr import (
     Code,
     CompositeReference,
     ContentTree,

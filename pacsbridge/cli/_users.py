@@ -8,15 +8,15 @@ import os
 import sys
 from datetime import datetime
 
-from pacsbridge.core.cli._integrations import SECRET_ENV
-from pacsbridge.core.cli._output import print_json, print_table
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.store import User, UserRole
-from pacsbridge.core.users import add_user, list_users, remove_user, set_password
+from core.errors import InvalidInput
+from core.store import User, UserRole
+from core.users import add_user, list_users, remove_user, set_password
+from pacsbridge.cli._integrations import SECRET_ENV
+from pacsbridge.cli._output import print_json, print_table
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("users", help="dashboard accounts (viewer or admin)")
+    group = commands.add_parser("users")
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     add = actions.add_parser(

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from pacsbridge.core.cli._output import mark, print_json, print_table, print_warnings
-from pacsbridge.core.connection_test import run_connection_test
-from pacsbridge.core.diagnose import diagnose
-from pacsbridge.core.integrations import get_integration, integration_secret, settings_of
+from core.checks.connection_test import run_connection_test
+from core.checks.diagnose import diagnose
+from core.integrations import get_integration, integration_secret, settings_of
+from pacsbridge.cli._output import mark, print_json, print_table, print_warnings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    test = commands.add_parser(
-        "test", help="count a patient's studies on the PACS (test connection)"
-    )
+    test = commands.add_parser("test")
     test.add_argument("name")
     test.add_argument("--patient-id", required=True, metavar="ID")
     test.set_defaults(handler=_test)
 
-    diag = commands.add_parser(
-        "diagnose", help="check DNS, TCP, TLS, login, search, metadata and a frame"
-    )
+    diag = commands.add_parser("diagnose")
     diag.add_argument("name")
     diag.add_argument(
         "--patient-id", metavar="ID", help="a patient with images, to test metadata and frames"

@@ -8,10 +8,8 @@ import os
 import sys
 from typing import Any
 
-from pacsbridge.core.cli._output import print_json, print_table, print_warnings
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import (
+from core.errors import InvalidInput
+from core.integrations import (
     add_integration,
     describe_integration,
     edit_integration,
@@ -19,15 +17,13 @@ from pacsbridge.core.integrations import (
     list_integrations,
     remove_integration,
 )
-from pacsbridge.core.paths import TemplateKind
-from pacsbridge.core.presets import PRESETS, AuthKind, get_preset
+from core.settings.auth import SECRET_LABELS, AuthKind
+from core.settings.model import IntegrationSettings
+from core.settings.presets import PRESETS, get_preset
+from core.settings.templates import TemplateKind
+from pacsbridge.cli._output import print_json, print_table, print_warnings
 
 SECRET_ENV = "PACSBRIDGE_SECRET"  # noqa: S105 - the name of the variable, not a secret
-SECRET_WORDS = {
-    AuthKind.BASIC: "password",
-    AuthKind.BEARER: "token",
-    AuthKind.OAUTH2: "client secret",
-}
 
 # CLI option → settings field, for the options add and edit share.
 _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
@@ -62,7 +58,7 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("integrations", help="configure clinics' PACS connections")
+    group = commands.add_parser("integrations")
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     add = actions.add_parser("add", help="register a clinic's PACS")
@@ -149,7 +145,7 @@ def _add(args: argparse.Namespace) -> int:
     settings = IntegrationSettings.model_validate(
         {"name": args.name, "preset": preset.name, **given}
     )
-    secret = read_secret(SECRET_WORDS[settings.auth_kind]) if settings.needs_secret() else None
+    secret = read_secret(SECRET_LABELS[settings.auth_kind]) if settings.needs_secret() else None
     record = add_integration(settings, secret)
     return _report(describe_integration(record), args, f"Added integration {record.name}.")
 
@@ -168,7 +164,7 @@ def _edit(args: argparse.Namespace) -> int:
     if args.set_secret:
         current = get_integration(args.name)
         kind = AuthKind(changes.get("auth_kind", current.auth_kind))
-        secret = read_secret(SECRET_WORDS.get(kind, "secret"))
+        secret = read_secret(SECRET_LABELS.get(kind, "secret"))
     if not changes and secret is None:
         raise InvalidInput("nothing to change", hint="Give at least one option; see --help.")
     record = edit_integration(args.name, changes, secret)

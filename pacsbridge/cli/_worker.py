@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from pacsbridge.core.errors import InvalidInput
-
-# Defaults repeated from pacsbridge.worker: importing it here would make every CLI command,
-# and core with it, need APScheduler.
-DEFAULT_CLAIM_INTERVAL_S = 5.0
-DEFAULT_HEALTH_MINUTES = 5.0
+from core.errors import InvalidInput
+from worker import defaults
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add `worker` to the `pacsbridge` commands."""
-    worker = commands.add_parser(
-        "worker", help="run scheduled and requested syncs and health checks in the foreground"
-    )
+    worker = commands.add_parser("worker")
     worker.add_argument(
         "--claim-interval",
         type=float,
-        default=DEFAULT_CLAIM_INTERVAL_S,
+        default=defaults.CLAIM_INTERVAL_S,
         metavar="SECONDS",
-        help=f"how often to look for queued sync requests (default {DEFAULT_CLAIM_INTERVAL_S:g})",
+        help=f"how often to look for queued sync requests (default {defaults.CLAIM_INTERVAL_S:g})",
     )
     worker.add_argument(
         "--health-minutes",
         type=float,
-        default=DEFAULT_HEALTH_MINUTES,
+        default=defaults.HEALTH_MINUTES,
         metavar="MINUTES",
-        help=f"how often to check each integration's PACS (default {DEFAULT_HEALTH_MINUTES:g})",
+        help=f"how often to check each integration's PACS (default {defaults.HEALTH_MINUTES:g})",
     )
     worker.set_defaults(handler=_worker)
 
@@ -39,7 +33,7 @@ def _worker(args: argparse.Namespace) -> int:
         raise InvalidInput("--claim-interval must be more than 0 seconds")
     if args.health_minutes <= 0:
         raise InvalidInput("--health-minutes must be more than 0 minutes")
-    from pacsbridge.worker import main  # imported here: see the defaults above
+    from worker.service import main
 
     return main(
         claim_interval_s=args.claim_interval,

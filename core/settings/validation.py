@@ -1,9 +1,9 @@
-"""An integration: one clinic's PACS, its address, credentials and limits — and their checks.
+"""The checks every way in (CLI, dashboard, import) puts an integration's settings through.
 
-`IntegrationSettings` is everything a support person edits except the secret; the store's
-`Integration` table extends it. `validate_settings` is the single check every way in (CLI,
-dashboard, config import) goes through, so a bad value is refused with the same words
-everywhere and nothing half-valid reaches the store.
+`validate_settings` normalises the base URI and lists every problem at once, each with its
+field, its cause and its fix, so a bad value is refused with the same words everywhere and
+nothing half-valid reaches the store. `settings_warnings` names what is allowed but must stay
+visible wherever the integration appears.
 """
 
 from __future__ import annotations
@@ -14,58 +14,14 @@ import ssl
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlmodel import Field, SQLModel
-
-from pacsbridge.core.errors import ConfigProblem, InvalidIntegration
-from pacsbridge.core.paths import PathTemplates, TemplateKind, template_problems
-from pacsbridge.core.presets import DEFAULT_PRESET, PRESETS, STANDARD_TEMPLATES, AuthKind
+from core.errors import ConfigProblem, InvalidIntegration
+from core.settings.auth import AuthKind
+from core.settings.model import IntegrationSettings
+from core.settings.presets import PRESETS
+from core.settings.templates import TemplateKind, template_problems
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-class IntegrationSettings(SQLModel):
-    """The editable settings of one clinic's PACS connection (the secret is kept apart)."""
-
-    name: str = Field(index=True, unique=True, max_length=64)
-    base_uri: str
-    preset: str = DEFAULT_PRESET
-    auth_kind: AuthKind = AuthKind.NONE
-    # Basic: the account name; OAuth2: the client ID. Not secret, shown in the dashboard.
-    username: str | None = None
-    token_url: str | None = None
-    scope: str | None = None
-    studies_template: str = STANDARD_TEMPLATES[TemplateKind.STUDIES]
-    series_template: str = STANDARD_TEMPLATES[TemplateKind.SERIES]
-    instances_template: str = STANDARD_TEMPLATES[TemplateKind.INSTANCES]
-    metadata_template: str = STANDARD_TEMPLATES[TemplateKind.METADATA]
-    frames_template: str = STANDARD_TEMPLATES[TemplateKind.FRAMES]
-    ca_bundle: str | None = None
-    allow_insecure_http: bool = False
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 60.0
-    max_concurrent_requests: int = 4
-    page_size: int = 100
-    schedule_minutes: int = 5
-    # Scheduled runs search StudyDate from the last successful run minus this many days, so
-    # series and reports that arrive after the exam day are still found.
-    lookback_days: int = 3
-    enabled: bool = True
-
-    def templates(self) -> PathTemplates:
-        return PathTemplates(
-            studies=self.studies_template,
-            series=self.series_template,
-            instances=self.instances_template,
-            metadata=self.metadata_template,
-            frames=self.frames_template,
-        )
-
-    def uses_plain_http(self) -> bool:
-        return urlsplit(self.base_uri).scheme == "http"
-
-    def needs_secret(self) -> bool:
-        return self.auth_kind is not AuthKind.NONE
 
 
 def is_loopback_host(host: str | None) -> bool:

@@ -1,4 +1,4 @@
-"""The five DICOMweb path templates of an integration, and the UIDs that fill them.
+"""The five DICOMweb path templates of an integration, and how the client fills them.
 
 A template is a path relative to the integration's base URI with `%{study_uid}`-style
 placeholders. People write templates; only the client fills placeholders, and only with values
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from pacsbridge.core.errors import ConfigProblem, InvalidInput
+from core.errors import ConfigProblem, InvalidInput
+from core.uids import check_uid
 
 
 class Placeholder(StrEnum):
@@ -59,32 +60,7 @@ TEMPLATE_LABELS: dict[TemplateKind, str] = {
 }
 
 _PLACEHOLDER = re.compile(r"%\{([^}]*)\}")
-# PS3.5 §9.1: components of digits separated by dots, no leading zero in a multi-digit
-# component, at most 64 characters.
-_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 _SAFE_PATH = re.compile(r"[A-Za-z0-9._~/\-]*")
-UID_MAX_LENGTH = 64
-
-
-def is_uid(value: str) -> bool:
-    return isinstance(value, str) and len(value) <= UID_MAX_LENGTH and bool(_UID.fullmatch(value))
-
-
-def check_uid(value: str, *, what: str = "UID") -> str:
-    """Return `value` if it is a DICOM UID, else raise InvalidInput naming what is wrong."""
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{what} is empty", hint="Give a DICOM UID such as 1.2.840.113619.2.1.")
-    if len(value) > UID_MAX_LENGTH:
-        raise InvalidInput(
-            f"{what} is {len(value)} characters long; DICOM UIDs have at most 64",
-            hint="Copy the UID again; it may have been joined with other text.",
-        )
-    if not _UID.fullmatch(value):
-        raise InvalidInput(
-            f"{what} {value[:70]!r} is not a DICOM UID (digits separated by dots, no leading zeros)",
-            hint="A DICOM UID looks like 1.2.840.113619.2.55.3; check what was pasted or sent.",
-        )
-    return value
 
 
 def check_frame_numbers(frames: list[int]) -> list[int]:

@@ -29,7 +29,7 @@ IMAGE_UIDS = ("1.2.826.0.1.3680043.9.7433.1.10", "1.2.826.0.1.3680043.9.7433.1.1
 
 Code = tuple[str, str, str]  # (value, scheme, meaning), as in the standard's tables
 
-# Concepts, written out as the tables of PS3.16 give them, not imported from pacsbridge.core.sr:
+# Concepts, written out as the tables of PS3.16 give them, not imported from core.sr:
 # documents built from them test the reader against the standard, not against itself.
 REPORT = ("125000", "DCM", "OB-GYN Ultrasound Procedure Report")
 ACQUISITION_PROTOCOL = ("125203", "DCM", "Acquisition Protocol")

@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 from pydicom import Dataset
 
-from pacsbridge.core.demo import obgyn, synthetic, ultrasound
-from pacsbridge.core.demo.obgyn import EarlyPregnancy, Follicle, FollicleScan, Lwh, ReportHeader
-from pacsbridge.core.demo.orthanc import OrthancServer
-from pacsbridge.core.errors import UnknownIntegration
-from pacsbridge.core.home import pacsbridge_home
-from pacsbridge.core.integration import IntegrationSettings
-from pacsbridge.core.integrations import add_integration, edit_integration, get_integration
-from pacsbridge.core.presets import AuthKind
+from core.errors import UnknownIntegration
+from core.home import pacsbridge_home
+from core.integrations import add_integration, edit_integration, get_integration
+from core.settings.auth import AuthKind
+from core.settings.model import IntegrationSettings
+from pacsbridge.demo import obgyn, synthetic, ultrasound
+from pacsbridge.demo.obgyn import EarlyPregnancy, Follicle, FollicleScan, Lwh, ReportHeader
+from pacsbridge.demo.orthanc import OrthancServer
 
 DEMO_INTEGRATION = "demo-clinic"
 DEMO_SEED = 7

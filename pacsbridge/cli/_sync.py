@@ -8,38 +8,38 @@ import sys
 import threading
 from typing import Any
 
-from pacsbridge.core.browse import list_instances, list_runs, list_studies, run_errors
-from pacsbridge.core.cli._output import print_json, print_table, print_warnings
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.integration import settings_warnings
-from pacsbridge.core.integrations import get_integration
-from pacsbridge.core.paths import check_uid
-from pacsbridge.core.store import SyncRun, SyncScope
-from pacsbridge.core.sync import SyncOrder, request_sync, run_sync
+from core.browse import list_instances, list_runs, list_studies, run_errors
+from core.errors import InvalidInput
+from core.integrations import get_integration
+from core.settings.validation import settings_warnings
+from core.store import SyncRun, SyncScope
+from core.sync import SyncOrder, request_sync, run_sync
+from core.uids import check_uid
+from pacsbridge.cli._output import print_json, print_table, print_warnings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    sync = commands.add_parser("sync", help="pull now, in the foreground")
+    sync = commands.add_parser("sync")
     _scope_options(sync)
     sync.set_defaults(handler=_sync)
 
-    queued = commands.add_parser("request-sync", help="queue a sync for the worker")
+    queued = commands.add_parser("request-sync")
     _scope_options(queued)
     queued.set_defaults(handler=_request_sync)
 
-    runs = commands.add_parser("runs", help="sync runs with status and counts")
+    runs = commands.add_parser("runs")
     runs.add_argument("name")
     runs.add_argument("--limit", type=int, default=20)
     runs.set_defaults(handler=_runs)
 
-    studies = commands.add_parser("studies", help="pulled studies")
+    studies = commands.add_parser("studies")
     studies.add_argument("name")
     studies.add_argument("--patient-id", metavar="ID")
     studies.add_argument("--limit", type=int, default=100)
     studies.add_argument("--offset", type=int, default=0)
     studies.set_defaults(handler=_studies)
 
-    instances = commands.add_parser("instances", help="instances of a pulled study")
+    instances = commands.add_parser("instances")
     instances.add_argument("name")
     instances.add_argument("--study-uid", required=True, metavar="UID")
     instances.set_defaults(handler=_instances)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import requests
 
-from pacsbridge.core.errors import InvalidInput, PacsbridgeError
-from pacsbridge.core.store import UserRole
-from pacsbridge.core.users import add_user, has_users
+from core.errors import InvalidInput, PacsbridgeError
+from core.store import UserRole
+from core.users import add_user, has_users
 
 DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -44,9 +44,7 @@ class DashboardError(PacsbridgeError):
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add `dashboard` to the `pacsbridge` commands."""
-    dashboard = commands.add_parser(
-        "dashboard", help="run the support dashboard (Streamlit) on 127.0.0.1:8501"
-    )
+    dashboard = commands.add_parser("dashboard")
     add_server_arguments(dashboard)
     dashboard.add_argument(
         "--with-worker",
@@ -80,9 +78,9 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 def app_path() -> Path:
     """dashboard/app.py, found without importing the package (that would import Streamlit)."""
-    spec = importlib.util.find_spec("pacsbridge.dashboard")
+    spec = importlib.util.find_spec("dashboard")
     if spec is None or not spec.submodule_search_locations:
-        raise DashboardError("the pacsbridge.dashboard package is not installed")
+        raise DashboardError("the dashboard package is not installed")
     return Path(next(iter(spec.submodule_search_locations))) / "app.py"
 
 
@@ -102,6 +100,9 @@ def streamlit_command(address: str, port: int) -> list[str]:
         "--browser.gatherUsageStats=false",
         # Tracebacks can carry settings and URLs; support staff get the message only.
         "--client.showErrorDetails=false",
+        # The rest of .streamlit/config.toml, which an installed pacsbridge does not have.
+        "--client.toolbarMode=minimal",
+        "--theme.base=light",
     ]
 
 
@@ -192,7 +193,7 @@ def serve(
     """Run the worker here and the dashboard as a child until Ctrl-C, SIGTERM or the dashboard
     exiting; stop both. ``on_ready`` runs once the dashboard answers, ``on_tick`` every second."""
     # The worker pulls in APScheduler; only commands that run it import it.
-    from pacsbridge.worker import Worker
+    from worker.scheduler import Worker
 
     # The worker's one-line run summaries are what shows the first sync happening.
     logging.getLogger("pacsbridge.worker").setLevel(logging.INFO)

@@ -17,8 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from pacsbridge.core.dicomweb import (
+from core.dicomweb import (
     CaBundleUnusable,
+    ClientCredentials,
     ConnectionRefused,
     ConnectTimeout,
     DateRange,
@@ -27,12 +28,12 @@ from pacsbridge.core.dicomweb import (
     PacsError,
     PartHeaders,
     RetryPolicy,
+    classify_tls_error,
 )
-from pacsbridge.core.dicomweb import _json as dj
-from pacsbridge.core.dicomweb._auth import ClientCredentials
-from pacsbridge.core.dicomweb._transport import classify_tls_error
-from pacsbridge.core.errors import PacsbridgeError
-from pacsbridge.core.integration import IntegrationSettings, is_loopback_host, settings_warnings
+from core.dicomweb import dicom_json as dj
+from core.errors import PacsbridgeError
+from core.settings.model import IntegrationSettings
+from core.settings.validation import is_loopback_host, settings_warnings
 
 STEP_NAMES = (
     "DNS",

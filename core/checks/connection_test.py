@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pacsbridge.core.dicomweb import DicomwebClient, PacsError
-from pacsbridge.core.dicomweb import _json as dj
-from pacsbridge.core.dicomweb._query import exact_value
-from pacsbridge.core.errors import PacsbridgeError
-from pacsbridge.core.integration import IntegrationSettings, settings_warnings
-from pacsbridge.core.presets import get_preset
+from core.dicomweb import DicomwebClient, PacsError, exact_value
+from core.dicomweb import dicom_json as dj
+from core.errors import PacsbridgeError
+from core.settings.model import IntegrationSettings
+from core.settings.presets import get_preset
+from core.settings.validation import settings_warnings
 
 # Asked explicitly: Orthanc omits StudyDescription unless named (and ignores `all`).
 SUMMARY_FIELDS = (

@@ -5,34 +5,31 @@ from __future__ import annotations
 
 import argparse
 
-from pacsbridge.core.browse import list_runs
-from pacsbridge.core.cli._dashboard import (
+from core.browse import list_runs
+from core.checks.connection_test import run_connection_test
+from core.errors import PacsbridgeError
+from core.integrations import get_integration, integration_secret, settings_of
+from core.store import RunStatus
+from core.sync import request_sync
+from pacsbridge.cli._dashboard import (
     add_server_arguments,
     announce_first_admin,
     check_port_free,
     ensure_first_admin,
     serve,
 )
-from pacsbridge.core.cli._output import print_json
-from pacsbridge.core.connection_test import run_connection_test
-from pacsbridge.core.demo.clinic import (
+from pacsbridge.cli._output import print_json
+from pacsbridge.demo.clinic import (
     DEMO_INTEGRATION,
     DEMO_PATIENTS,
     register_demo_integration,
     start_demo_pacs,
 )
-from pacsbridge.core.demo.orthanc import OrthancUnavailable
-from pacsbridge.core.errors import PacsbridgeError
-from pacsbridge.core.integrations import get_integration, integration_secret, settings_of
-from pacsbridge.core.store import RunStatus
-from pacsbridge.core.sync import request_sync
+from pacsbridge.demo.orthanc import OrthancUnavailable
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    demo = commands.add_parser(
-        "demo",
-        help="run a demo PACS (local Orthanc) with a synthetic clinic, the worker and the dashboard",
-    )
+    demo = commands.add_parser("demo")
     demo.add_argument(
         "--check-only",
         action="store_true",

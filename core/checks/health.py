@@ -10,11 +10,11 @@ import time
 
 from sqlmodel import select
 
-from pacsbridge.core import store
-from pacsbridge.core.dicomweb import DicomwebClient, PacsError, RetryPolicy
-from pacsbridge.core.errors import PacsbridgeError
-from pacsbridge.core.integrations import integration_secret, settings_of
-from pacsbridge.core.store import HealthCheck, Integration
+from core import store
+from core.dicomweb import DicomwebClient, PacsError, RetryPolicy
+from core.errors import PacsbridgeError
+from core.integrations import integration_secret, settings_of
+from core.store import HealthCheck, Integration
 
 PROBE_STUDY_UID = "1.2.3.4.5.6.7.8.9.0"
 

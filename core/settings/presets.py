@@ -8,9 +8,9 @@ templates and sets capability flags; the templates stay editable per integration
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-from pacsbridge.core.paths import TemplateKind
+from core.settings.auth import AuthKind
+from core.settings.templates import TemplateKind
 
 STANDARD_TEMPLATES: dict[TemplateKind, str] = {
     TemplateKind.STUDIES: "studies",
@@ -31,13 +31,6 @@ STORED_FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"; tran
 # deflated files): pixels decoded by the server, in Explicit VR Little Endian.
 DECODED_FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"'
 DICOM_JSON = "application/dicom+json"
-
-
-class AuthKind(StrEnum):
-    NONE = "none"
-    BASIC = "basic"
-    BEARER = "bearer"
-    OAUTH2 = "oauth2"
 
 
 @dataclass(frozen=True)

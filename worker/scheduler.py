@@ -24,11 +24,11 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from pacsbridge.core.errors import PacsbridgeError, UnknownIntegration
-from pacsbridge.core.health import check_health
-from pacsbridge.core.integrations import list_integrations
-from pacsbridge.core.store import Integration, RunStatus, SyncRequest
-from pacsbridge.core.sync import (
+from core.checks.health import check_health
+from core.errors import PacsbridgeError, UnknownIntegration
+from core.integrations import list_integrations
+from core.store import Integration, RunStatus, SyncRequest
+from core.sync import (
     SyncBusy,
     SyncOrder,
     SyncOutcome,
@@ -40,15 +40,12 @@ from pacsbridge.core.sync import (
     renew_request_lease,
     run_sync,
 )
+from worker import defaults
 
 log = logging.getLogger("pacsbridge.worker")
 
 CLAIM_JOB_ID = "requests"
 RELOAD_JOB_ID = "reload"
-DEFAULT_CLAIM_INTERVAL_S = 5.0
-DEFAULT_RELOAD_INTERVAL_S = 30.0
-DEFAULT_HEALTH_MINUTES = 5.0
-DEFAULT_SYNC_THREADS = 4
 # Well inside the queue's two-minute lease, so a slow database write does not lose the request.
 LEASE_RENEW_S = 20.0
 # How long a request waits before trying again while another run holds its integration's lock.
@@ -74,10 +71,10 @@ class Worker:
         self,
         *,
         owner: str | None = None,
-        claim_interval_s: float = DEFAULT_CLAIM_INTERVAL_S,
-        reload_interval_s: float = DEFAULT_RELOAD_INTERVAL_S,
-        health_minutes: float = DEFAULT_HEALTH_MINUTES,
-        sync_threads: int = DEFAULT_SYNC_THREADS,
+        claim_interval_s: float = defaults.CLAIM_INTERVAL_S,
+        reload_interval_s: float = defaults.RELOAD_INTERVAL_S,
+        health_minutes: float = defaults.HEALTH_MINUTES,
+        sync_threads: int = defaults.SYNC_THREADS,
         lease_renew_s: float = LEASE_RENEW_S,
         busy_retry_s: float = BUSY_RETRY_S,
     ) -> None:

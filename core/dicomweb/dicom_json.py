@@ -1,8 +1,13 @@
-"""Reading values out of DICOM JSON objects (PS3.18 §F.2) as QIDO-RS returns them."""
+"""DICOM JSON (PS3.18 §F.2) as QIDO-RS and WADO-RS metadata return it: the tags pacsbridge
+reads, values read tolerantly, and a pydicom Dataset when a whole object is needed."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from pydicom import Dataset
+
+from core.dicomweb._errors import MalformedResponse
 
 STUDY_INSTANCE_UID = "0020000D"
 SERIES_INSTANCE_UID = "0020000E"
@@ -55,3 +60,11 @@ def integer(obj: dict[str, Any], tag: str) -> int | None:
         return None if value is None else int(float(value))
     except (TypeError, ValueError):
         return None
+
+
+def dataset_from_dicom_json(obj: dict[str, Any]) -> Dataset:
+    """A pydicom Dataset from one DICOM JSON object; bulk data (pixels) stays out."""
+    try:
+        return Dataset.from_json(obj, bulk_data_uri_handler=lambda *_: b"")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise MalformedResponse(f"the metadata is not valid DICOM JSON ({exc})") from exc

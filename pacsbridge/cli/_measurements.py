@@ -8,9 +8,8 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from pacsbridge.core.cli._output import print_json, print_table
-from pacsbridge.core.errors import InvalidInput
-from pacsbridge.core.measurements import (
+from core.errors import InvalidInput
+from core.measurements import (
     list_mappings,
     query_measurements,
     reextract,
@@ -18,7 +17,8 @@ from pacsbridge.core.measurements import (
     set_mapping,
     stored_sr_metadata,
 )
-from pacsbridge.core.sr import dump_tree
+from core.sr import dump_tree
+from pacsbridge.cli._output import print_json, print_table
 
 MEASUREMENT_FIELDS = (
     "patient_id",
@@ -45,7 +45,7 @@ MEASUREMENT_FIELDS = (
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    measurements = commands.add_parser("measurements", help="SR measurements of pulled studies")
+    measurements = commands.add_parser("measurements")
     measurements.add_argument("name")
     measurements.add_argument("--patient-id", metavar="ID")
     measurements.add_argument("--study-uid", metavar="UID")
@@ -57,16 +57,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     measurements.set_defaults(handler=_measurements)
 
-    dump = commands.add_parser(
-        "sr-dump", help="an SR's content tree, readable (a file, or a pulled study's SRs)"
-    )
+    dump = commands.add_parser("sr-dump")
     dump.add_argument("source", metavar="FILE|NAME")
     dump.add_argument(
         "--study-uid", metavar="UID", help="with NAME: the pulled study whose SRs to show"
     )
     dump.set_defaults(handler=_sr_dump)
 
-    mapping = commands.add_parser("mapping", help="per-integration mappings of private SR codes")
+    mapping = commands.add_parser("mapping")
     actions = mapping.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="the integration's mappings")
     listing.add_argument("name")
@@ -85,9 +83,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     removing.add_argument("code")
     removing.set_defaults(handler=_mapping_remove)
 
-    again = commands.add_parser(
-        "reextract", help="derive measurements again from stored SR metadata"
-    )
+    again = commands.add_parser("reextract")
     again.add_argument("name")
     again.set_defaults(handler=_reextract)
 

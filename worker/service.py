@@ -15,7 +15,8 @@ import sys
 import threading
 from types import FrameType
 
-from pacsbridge.worker._worker import DEFAULT_CLAIM_INTERVAL_S, DEFAULT_HEALTH_MINUTES, Worker
+from worker import defaults
+from worker.scheduler import Worker
 
 log = logging.getLogger("pacsbridge.worker")
 
@@ -51,8 +52,8 @@ def configure_logging(*, json_lines: bool = False) -> None:
 
 def main(
     *,
-    claim_interval_s: float = DEFAULT_CLAIM_INTERVAL_S,
-    health_minutes: float = DEFAULT_HEALTH_MINUTES,
+    claim_interval_s: float = defaults.CLAIM_INTERVAL_S,
+    health_minutes: float = defaults.HEALTH_MINUTES,
     json_lines: bool = False,
 ) -> int:
     """Run the worker until SIGTERM or SIGINT; the exit status is 0 after a graceful stop."""

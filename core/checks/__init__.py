@@ -1,0 +1,1 @@
+"""The checks support staff run on an integration: connection test, step-by-step diagnosis, health."""

@@ -1,0 +1,59 @@
+"""An integration's settings: one clinic's PACS, its address, credentials and limits.
+
+`IntegrationSettings` is everything a support person edits except the secret; the store's
+`Integration` table extends it. Its checks are in `core.settings.validation`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from sqlmodel import Field, SQLModel
+
+from core.settings.auth import AuthKind
+from core.settings.presets import DEFAULT_PRESET, STANDARD_TEMPLATES
+from core.settings.templates import PathTemplates, TemplateKind
+
+
+class IntegrationSettings(SQLModel):
+    """The editable settings of one clinic's PACS connection (the secret is kept apart)."""
+
+    name: str = Field(index=True, unique=True, max_length=64)
+    base_uri: str
+    preset: str = DEFAULT_PRESET
+    auth_kind: AuthKind = AuthKind.NONE
+    # Basic: the account name; OAuth2: the client ID. Not secret, shown in the dashboard.
+    username: str | None = None
+    token_url: str | None = None
+    scope: str | None = None
+    studies_template: str = STANDARD_TEMPLATES[TemplateKind.STUDIES]
+    series_template: str = STANDARD_TEMPLATES[TemplateKind.SERIES]
+    instances_template: str = STANDARD_TEMPLATES[TemplateKind.INSTANCES]
+    metadata_template: str = STANDARD_TEMPLATES[TemplateKind.METADATA]
+    frames_template: str = STANDARD_TEMPLATES[TemplateKind.FRAMES]
+    ca_bundle: str | None = None
+    allow_insecure_http: bool = False
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    max_concurrent_requests: int = 4
+    page_size: int = 100
+    schedule_minutes: int = 5
+    # Scheduled runs search StudyDate from the last successful run minus this many days, so
+    # series and reports that arrive after the exam day are still found.
+    lookback_days: int = 3
+    enabled: bool = True
+
+    def templates(self) -> PathTemplates:
+        return PathTemplates(
+            studies=self.studies_template,
+            series=self.series_template,
+            instances=self.instances_template,
+            metadata=self.metadata_template,
+            frames=self.frames_template,
+        )
+
+    def uses_plain_http(self) -> bool:
+        return urlsplit(self.base_uri).scheme == "http"
+
+    def needs_secret(self) -> bool:
+        return self.auth_kind is not AuthKind.NONE
