@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,6 @@ PRODUCT_PACKAGES = ("core", "worker", "dashboard", "pacsbridge")
 # What `core` may never import, directly or through another module: it is the library under
 # the worker, the dashboard and the command, and must run without Streamlit or APScheduler.
 ABOVE_CORE = ("worker", "dashboard", "pacsbridge", "streamlit", "apscheduler")
-
-
-@dataclass(frozen=True)
-class Violation:
-    module: str
-    imported: str
-    rule: str
-
-    def __str__(self) -> str:
-        return f"{self.module} imports {self.imported}: {self.rule}"
 
 
 def module_name(path: Path) -> str:
@@ -67,19 +56,20 @@ def private_owner(imported: str) -> str | None:
     return None
 
 
-def violations(module: str, source: str, *, is_package: bool = False) -> list[Violation]:
+def violations(module: str, source: str, *, is_package: bool = False) -> list[str]:
+    """'<module> imports <name>: <rule broken>' for every import that breaks a rule."""
     found = []
     package = module if is_package else module.rpartition(".")[0]
     for names in import_statements(source, module, is_package=is_package):
         top = names[0].split(".")[0]
         if module.split(".")[0] == "core" and top in ABOVE_CORE:
-            found.append(Violation(module, names[0], "core must not depend on " + top))
+            found.append(f"{module} imports {names[0]}: core must not depend on {top}")
         if top not in PRODUCT_PACKAGES:
             continue
         for imported in names:
             owner = private_owner(imported)
             if owner is not None and not (package == owner or package.startswith(owner + ".")):
-                found.append(Violation(module, imported, f"private to {owner}"))
+                found.append(f"{module} imports {imported}: private to {owner}")
                 break
     return found
 
@@ -90,7 +80,7 @@ def product_modules() -> list[Path]:
 
 def test_no_product_module_breaks_the_layout_rules():
     found = [
-        str(violation)
+        violation
         for path in product_modules()
         for violation in violations(
             module_name(path), path.read_text(), is_package=path.name == "__init__.py"
@@ -125,7 +115,7 @@ def test_every_product_folder_says_what_lives_there():
     ],
 )
 def test_the_rules_catch_what_they_are_meant_to(module, source, expected):
-    found = [str(v) for v in violations(module, source)]
+    found = violations(module, source)
     assert len(found) == len(expected), found
     for text, wanted in zip(found, expected, strict=True):
         assert wanted in text

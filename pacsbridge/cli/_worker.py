@@ -11,20 +11,18 @@ from worker import defaults
 def register(commands: argparse._SubParsersAction) -> None:
     """Add `worker` to the `pacsbridge` commands."""
     worker = commands.add_parser("worker")
-    worker.add_argument(
-        "--claim-interval",
-        type=float,
-        default=defaults.CLAIM_INTERVAL_S,
-        metavar="SECONDS",
-        help=f"how often to look for queued sync requests (default {defaults.CLAIM_INTERVAL_S:g})",
+    intervals = (
+        ("--claim-interval", defaults.CLAIM_INTERVAL_S, "SECONDS", "look for queued sync requests"),
+        ("--health-minutes", defaults.HEALTH_MINUTES, "MINUTES", "check each integration's PACS"),
     )
-    worker.add_argument(
-        "--health-minutes",
-        type=float,
-        default=defaults.HEALTH_MINUTES,
-        metavar="MINUTES",
-        help=f"how often to check each integration's PACS (default {defaults.HEALTH_MINUTES:g})",
-    )
+    for flag, default, unit, what in intervals:
+        worker.add_argument(
+            flag,
+            type=float,
+            default=default,
+            metavar=unit,
+            help=f"how often to {what} (default %(default)g)",
+        )
     worker.set_defaults(handler=_worker)
 
 
