@@ -1,4 +1,4 @@
-"""Where pacsbridge keeps its state: `$PACSBRIDGE_HOME` (database, pulled files, key)."""
+"""Where pacsbridge keeps its state: `$PACSBRIDGE_HOME` (SQLite database, pulled files, key)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,3 @@ def _created(home: Path) -> Path:
     # Once per process and path: this is called for every store session and pulled file.
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     return home
-
-
-def database_url() -> str:
-    """`$DATABASE_URL` if set, else the SQLite file in the state folder."""
-    return os.environ.get("DATABASE_URL") or f"sqlite:///{pacsbridge_home() / 'pacsbridge.db'}"

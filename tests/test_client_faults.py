@@ -45,6 +45,8 @@ from core.dicomweb._client import CHUNK_SIZE
 from core.errors import InvalidInput
 from core.settings.model import IntegrationSettings
 
+pytestmark = pytest.mark.store_free
+
 BASE = "https://pacs.test/dicom-web/"
 STUDIES = BASE + "studies"
 PASSWORD = "s3cret-Pa55word"

@@ -11,6 +11,8 @@ from core.dicomweb.dicom_json import dataset_from_dicom_json
 from core.images import THUMBNAIL_SIZE, frame_pixels, to_8bit, write_thumbnail
 from pacsbridge.demo import synthetic
 
+pytestmark = pytest.mark.store_free
+
 
 @pytest.mark.parametrize(
     "options",

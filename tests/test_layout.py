@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.store_free
+
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT_PACKAGES = ("core", "worker", "dashboard", "pacsbridge")
 # What `core` may never import, directly or through another module: it is the library under

@@ -23,6 +23,8 @@ from core.dicomweb._multipart import (
     part_headers_from,
 )
 
+pytestmark = pytest.mark.store_free
+
 BOUNDARY = "BOUND"
 FRAME_TYPE = b"Content-Type: application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
 

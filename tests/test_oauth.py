@@ -42,6 +42,8 @@ from core.dicomweb import (
 from core.dicomweb._auth import TOKEN_RENEWAL_MARGIN_S
 from core.settings.model import IntegrationSettings
 
+pytestmark = pytest.mark.store_free
+
 CLIENT_ID = "pacsbridge-reader"
 CLIENT_SECRET = "cl1ent-S3cret~Value"
 

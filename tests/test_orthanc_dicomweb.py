@@ -12,6 +12,8 @@ from core.settings.model import IntegrationSettings
 from pacsbridge.demo import synthetic as factory
 from pacsbridge.demo.orthanc import OrthancServer
 
+pytestmark = pytest.mark.store_free
+
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 NO_RETRY = RetryPolicy(attempts=1)

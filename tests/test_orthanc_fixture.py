@@ -26,6 +26,8 @@ from pacsbridge.demo.orthanc import (
 )
 from pacsbridge.demo.synthetic import basic_sr, expected_frame_bytes, study, us_image
 
+pytestmark = pytest.mark.store_free
+
 DICOM_JSON = {"Accept": "application/dicom+json"}
 STORED_FRAMES = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"

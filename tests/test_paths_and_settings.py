@@ -12,6 +12,8 @@ from core.settings.templates import TemplateKind, template_problems
 from core.settings.validation import normalise_base_uri, settings_warnings, validate_settings
 from core.uids import check_uid
 
+pytestmark = pytest.mark.store_free
+
 STUDY = "1.2.840.113619.2.55.3.1"
 SERIES = "1.2.840.113619.2.55.3.2"
 INSTANCE = "1.2.840.113619.2.55.3.3"

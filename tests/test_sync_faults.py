@@ -3,7 +3,7 @@
 `FakePacs` answers QIDO-RS searches (with paging and the filters the sync uses), WADO-RS
 metadata and multipart frames for a list of synthetic datasets; each test switches on the
 fault it needs: 503 storms on some instances, an ignored `offset`, a frames body cut in
-the middle, a PACS that refuses us. Also: an old database is migrated on open.
+the middle, a PACS that refuses us.
 """
 
 from __future__ import annotations
@@ -20,20 +20,17 @@ import pytest
 import requests
 import responses
 from pydicom import Dataset
-from sqlalchemy import create_engine, text
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from core import files, store
 from core.dicomweb import RetryPolicy
 from core.dicomweb._client import CHUNK_SIZE
-from core.integrations import add_integration, get_integration, integration_secret
-from core.secrets import SecretBox
+from core.integrations import add_integration
 from core.settings.auth import AuthKind
 from core.settings.model import IntegrationSettings
 from core.store import (
     DeadLetter,
     Instance,
-    Integration,
     RunStatus,
     Series,
     Study,
@@ -41,7 +38,6 @@ from core.store import (
     SyncLock,
     SyncScope,
 )
-from core.store._schema import STEPS
 from core.sync import SyncOrder, SyncOutcome, full_pull_windows, retry_dead_letter, run_sync
 from core.sync import _run as sync_run
 from pacsbridge.demo import synthetic as factory
@@ -387,39 +383,3 @@ def test_unusable_pacs_fails_the_run_with_message_and_hint_and_writes_nothing(
     assert (error.item, error.hint is not None) == ("run", True)
     assert [rows(model) for model in (Study, Series, Instance, SyncLock)] == [[], [], [], []]
     assert not (pacsbridge_home / files.FILES_DIR).exists()
-
-
-# --- schema migration ------------------------------------------------------------------------
-
-
-def test_a_version_1_database_is_migrated_and_keeps_its_integration(mock, pacsbridge_home):
-    pacsbridge_home.mkdir(parents=True)
-    engine = create_engine(f"sqlite:///{pacsbridge_home / 'pacsbridge.db'}")
-    with engine.begin() as connection:
-        STEPS[0](connection)
-        connection.execute(text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
-        connection.execute(text("INSERT INTO schema_version (version) VALUES (1)"))
-    with Session(engine) as db:
-        db.add(
-            Integration(
-                name=NAME,
-                base_uri=BASE,
-                auth_kind=AuthKind.BASIC,
-                username="svc",
-                secret_ciphertext=SecretBox().encrypt(SECRET),
-            )
-        )
-        db.commit()
-    with engine.begin() as connection:  # version 1 had no lookback_days yet
-        connection.execute(text("ALTER TABLE integration DROP COLUMN lookback_days"))
-    engine.dispose()
-
-    integration = get_integration(NAME)
-
-    assert (integration.lookback_days, integration_secret(integration)) == (3, SECRET)
-    with store.engine().connect() as connection:
-        version = connection.execute(text("SELECT version FROM schema_version")).scalar_one()
-    assert version == len(STEPS)
-    FakePacs(mock, exam(n_series=1, n_instances=1))
-    assert sync().ok
-    assert len(stored()) == 1

@@ -48,6 +48,8 @@ from core.errors import InvalidIntegration
 from core.settings.model import IntegrationSettings
 from core.settings.validation import validate_settings
 
+pytestmark = pytest.mark.store_free
+
 UNRESOLVABLE = "nonexistent.invalid"  # RFC 6761: never resolves
 FAST_RETRY = RetryPolicy(attempts=2, backoff_s=0.01)
 NOT_RUN = "not run"

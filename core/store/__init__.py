@@ -1,19 +1,19 @@
 """The SQLModel store shared by the CLI, the worker and the dashboard.
 
 SQLite in `$PACSBRIDGE_HOME/pacsbridge.db` by default (WAL, so the dashboard reads while the
-worker writes); `$DATABASE_URL` points it elsewhere.
+worker writes); `$DATABASE_URL=postgresql://…` for a fleet of workers on several hosts.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 
-from sqlalchemy import Engine, event
-from sqlmodel import Session, create_engine
+from sqlalchemy import URL, Engine
+from sqlmodel import Session
 
-from core.home import database_url
+from core.store._database import StoreConfigError, create_store_engine, database_url
 from core.store._measurements import CodeMapping, Measurement
 from core.store._models import Integration, utcnow
 from core.store._pulled import Instance, InstanceMetadata, Series, Study
@@ -42,6 +42,7 @@ __all__ = [
     "RequestStatus",
     "RunStatus",
     "Series",
+    "StoreConfigError",
     "Study",
     "SyncError",
     "SyncLock",
@@ -50,35 +51,37 @@ __all__ = [
     "SyncScope",
     "User",
     "UserRole",
+    "database_url",
+    "dispose",
     "engine",
     "session",
     "utcnow",
 ]
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # In WAL mode NORMAL never corrupts the database; a power cut may lose the last commits,
-    # which the next sync simply pulls again. FULL would fsync every instance stored.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-@cache
-def _engine_for(url: str) -> Engine:
-    created = create_engine(url)
-    if created.dialect.name == "sqlite":
-        event.listen(created, "connect", _sqlite_pragmas)
-    migrate(created)
-    return created
+# One engine (one connection pool) per database URL, per process; every thread shares it.
+_engines: dict[URL, Engine] = {}
+_engines_lock = threading.Lock()
 
 
 def engine() -> Engine:
     """The engine for the configured database, migrated to the current schema."""
-    return _engine_for(database_url())
+    url = database_url()
+    with _engines_lock:
+        if url not in _engines:
+            created = create_store_engine(url)
+            migrate(created)
+            _engines[url] = created
+        return _engines[url]
+
+
+def dispose() -> None:
+    """Close the pooled connections of every engine this process opened (at the end of a
+    test, before a fork); the next `engine()` connects afresh."""
+    with _engines_lock:
+        for opened in _engines.values():
+            opened.dispose()
+        _engines.clear()
 
 
 @contextmanager

@@ -1,77 +1,93 @@
-"""Schema versions: ordered steps that only ever add, so an upgrade never loses data.
+"""Bringing a store to the current schema: the Alembic revisions in migrations/, run in place.
 
-Each step runs in its own transaction together with the bump of `schema_version`, so a crash
-leaves the database at the previous version, never between two. A step that adds a table
-creates it from its SQLModel class; a step that adds a column to an existing table must use
-`add_column` (CREATE TABLE of a newer model would already contain it on a fresh database).
+Every process that opens the store calls `migrate`; a store already at `HEAD` costs one query
+and no Alembic import. Several processes may start at once (workers on several hosts), so the
+upgrade runs under a lock: PostgreSQL's advisory lock, or a lock file beside a SQLite file.
+
+Stores made before the move to Alembic carry a `schema_version` table counting the old
+add-only steps; those steps are revisions 0001…0007 one for one, so such a store is stamped
+with its revision and upgraded from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, inspect, text
-from sqlmodel import SQLModel
 
-from core.store._measurements import CodeMapping, Measurement
-from core.store._models import Integration
-from core.store._pulled import Instance, InstanceMetadata, Series, Study
-from core.store._sync import DeadLetter, HealthCheck, SyncError, SyncLock, SyncRequest, SyncRun
-from core.store._users import User
+from core.store.migrations import HEAD
 
-Step = Callable[[Connection], None]
+MIGRATIONS = Path(__file__).with_name("migrations")
+# Any fixed number: the advisory lock's key, the same in every pacsbridge process.
+_PG_LOCK_KEY = 7_310_426
 
 
-def create_tables(*models: type[SQLModel]) -> Step:
-    def step(connection: Connection) -> None:
-        SQLModel.metadata.create_all(connection, tables=[m.__table__ for m in models])  # type: ignore[attr-defined]
-
-    return step
-
-
-def add_column(table: str, column: str, ddl_type: str) -> Step:
-    """ALTER TABLE … ADD COLUMN unless a fresh CREATE already made it."""
-
-    def step(connection: Connection) -> None:
-        existing = {c["name"] for c in inspect(connection).get_columns(table)}
-        if column not in existing:
-            connection.execute(text(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {ddl_type}'))
-
-    return step
+def current_revision(connection: Connection) -> str | None:
+    """The store's revision, or None for an empty database (or a pre-Alembic store)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-STEPS: list[Step] = [
-    create_tables(Integration),
-    create_tables(Study, Series, Instance, InstanceMetadata),
-    create_tables(SyncRun, SyncError, DeadLetter, SyncRequest, SyncLock, HealthCheck),
-    add_column("integration", "lookback_days", "INTEGER NOT NULL DEFAULT 3"),
-    create_tables(Measurement, CodeMapping),
-    add_column("syncrun", "measurements", "INTEGER NOT NULL DEFAULT 0"),
-    create_tables(User),
-]
+def migrate(engine: Engine) -> str:
+    """Upgrade the store to HEAD if it is not there; return the revision it is at."""
+    with engine.connect() as connection:
+        if current_revision(connection) == HEAD:
+            return HEAD
+    with _migration_lock(engine), engine.begin() as connection:
+        _adopt_legacy_store(connection)
+        if current_revision(connection) != HEAD:
+            _upgrade(connection)
+        return current_revision(connection) or ""
 
 
-def current_version(connection: Connection) -> int:
+def _upgrade(connection: Connection) -> None:
+    # Imported here: only a store that needs an upgrade pays for Alembic.
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _adopt_legacy_store(connection: Connection) -> None:
+    """A store of the add-only steps: stamp the revision its step count stands for."""
     if not inspect(connection).has_table("schema_version"):
-        return 0
-    return int(connection.execute(text("SELECT version FROM schema_version")).scalar_one())
-
-
-def migrate(engine: Engine) -> int:
-    """Bring the database up to the newest version; return that version."""
-    with engine.begin() as connection:
+        return
+    steps = connection.execute(text("SELECT version FROM schema_version")).scalar() or 0
+    if steps:
         connection.execute(
-            text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
         )
-        if connection.execute(text("SELECT count(*) FROM schema_version")).scalar_one() == 0:
-            connection.execute(text("INSERT INTO schema_version (version) VALUES (0)"))
-    version = 0
-    for number, step in enumerate(STEPS, start=1):
-        with engine.begin() as connection:
-            version = current_version(connection)
-            if version >= number:
-                continue
-            step(connection)
-            connection.execute(text("UPDATE schema_version SET version = :v"), {"v": number})
-            version = number
-    return version
+        connection.execute(
+            text("INSERT INTO alembic_version (version_num) VALUES (:revision)"),
+            {"revision": f"{steps:04d}"},
+        )
+    connection.execute(text("DROP TABLE schema_version"))
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_LOCK_KEY})
+            try:
+                yield
+            finally:
+                holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK_KEY})
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)

@@ -10,6 +10,8 @@ from core.sr import KIND_TABLE, Code, normalized_code
 from core.sr import _codes as c
 from core.sr._units import conversion_factor, scaled
 
+pytestmark = pytest.mark.store_free
+
 
 def test_codes_compare_on_scheme_and_value_only() -> None:
     assert Code("SCT", "24162005", "Ovarian Follicle") == Code(

@@ -35,6 +35,8 @@ from .obgyn_factory import (
     fertility_sr,
 )
 
+pytestmark = pytest.mark.store_free
+
 EVERYTHING = Variant(image_library=True, private_item=True, missing_values=True)
 
 # Each device habit of the factory on its own, and all of them at once.

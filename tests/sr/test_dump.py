@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from core.sr import dump_tree, walk
 
 from .obgyn_factory import Variant, early_pregnancy_sr, fertility_sr
+
+pytestmark = pytest.mark.store_free
 
 EARLY_PREGNANCY_DUMP = """\
 Comprehensive SR Storage 1.2.826.0.1.3680043.9.7433.1.3

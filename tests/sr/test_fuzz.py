@@ -19,7 +19,7 @@ from core.sr import _codes as c
 from .obgyn_factory import Variant, fertility_sr
 
 # pydicom warns about the invalid values these tests make on purpose.
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.store_free]
 
 FUZZ = settings(
     max_examples=150,

@@ -35,6 +35,8 @@ from .obgyn_factory import (
     fertility_sr,
 )
 
+pytestmark = pytest.mark.store_free
+
 # (position, kind, value, unit, laterality, group, derivation, selection, reported_by)
 FERTILITY_ROWS = [
     ("1.3.1.1", "uterus_length", 78.2, "mm", None, "1", None, None, "only_value"),

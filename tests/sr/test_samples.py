@@ -9,6 +9,8 @@ from pydicom import dcmread
 
 from core.sr import Code, dump_tree, extract_measurements, walk
 
+pytestmark = pytest.mark.store_free
+
 DATA = Path(__file__).parent / "data"
 SAMPLES = sorted(DATA.glob("*.dcm"))
 

@@ -24,6 +24,8 @@ from core.sr import (
 
 from .obgyn_factory import Variant, fertility_sr
 
+pytestmark = pytest.mark.store_free
+
 
 def code(value: str, scheme: str, meaning: str) -> Dataset:
     item = Dataset()
