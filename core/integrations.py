@@ -86,6 +86,12 @@ def get_integration(name: str) -> Integration:
         return _get(db, name)
 
 
+def find_integration(integration_id: int) -> Integration | None:
+    """The integration with this ID, or None (removed)."""
+    with store.session() as db:
+        return db.get(Integration, integration_id)
+
+
 def list_integrations() -> list[Integration]:
     with store.session() as db:
         return list(db.exec(select(Integration).order_by(Integration.name)).all())

@@ -6,14 +6,15 @@ import base64
 import json
 import logging
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from core import store
 from core.errors import SecretStoreError
 from core.integrations import get_integration, integration_secret
 from pacsbridge.cli import main
@@ -148,10 +149,8 @@ def get_integration_names() -> list[str]:
 
 
 def test_secret_is_encrypted_at_rest_and_the_key_is_private(orthanc, added, pacsbridge_home):
-    database = pacsbridge_home / "pacsbridge.db"
-    (ciphertext,) = (
-        sqlite3.connect(database).execute("SELECT secret_ciphertext FROM integration").fetchone()
-    )
+    with store.engine().connect() as db:
+        ciphertext = db.execute(text("SELECT secret_ciphertext FROM integration")).scalar_one()
 
     assert orthanc.password not in ciphertext
     for path in pacsbridge_home.iterdir():

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
+from sqlmodel import col, select
 
 from core import store
 from core.browse import list_runs, list_studies
@@ -21,14 +23,35 @@ from core.dicomweb import DicomwebClient
 from core.dicomweb._client import QidoResult
 from core.integrations import add_integration, edit_integration, remove_integration
 from core.settings.model import IntegrationSettings
-from core.store import RequestStatus, RunStatus, SyncRequest, SyncRun, SyncScope
-from core.sync import SyncOrder, claim_next_request, request_sync, run_sync
+from core.store import (
+    RequestStatus,
+    RunStatus,
+    SyncLock,
+    SyncRequest,
+    SyncRun,
+    SyncSchedule,
+    SyncScope,
+    WorkerRecord,
+)
+from core.sync import (
+    ScheduledRun,
+    SyncOrder,
+    announce_worker,
+    claim_due_syncs,
+    claim_next_request,
+    live_workers,
+    next_syncs,
+    plan_timetable,
+    request_sync,
+    run_sync,
+    worker_heartbeat,
+)
 from core.sync import _lock as sync_lock
 from core.sync import _owners as sync_owners
 from pacsbridge.demo import synthetic
 from worker import defaults
 from worker import scheduler as worker_module
-from worker.scheduler import Worker, health_job_id, sync_job_id
+from worker.scheduler import Worker
 
 DEADLINE_S = 30.0
 # Nothing listens on the discard port: for tests that never reach a PACS.
@@ -235,36 +258,30 @@ def test_stopping_mid_run_interrupts_it_and_gives_the_request_back(
     assert len(list_studies("clinic", patient_id=patient_id)) == 3
 
 
-# --- scheduled jobs ----------------------------------------------------------------------------
+# --- the fleet's timetable ---------------------------------------------------------------------
 
 
-def test_jobs_follow_the_integrations_as_configured():
-    worker = Worker(owner="worker-test")
-    worker.reconcile_jobs()
-    assert worker.scheduler.get_jobs() == []
+def due_now(*integration_ids: int) -> None:
+    with store.session() as db:
+        db.execute(
+            update(SyncSchedule)
+            .where(col(SyncSchedule.integration_id).in_(integration_ids))
+            .values(next_sync_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
 
-    integration_id = offline_integration(schedule_minutes=15)
-    worker.reconcile_jobs()
-    sync, health = sync_job_id(integration_id), health_job_id(integration_id)
-    assert {job.id for job in worker.scheduler.get_jobs()} == {sync, health}
-    assert worker.scheduler.get_job(sync).trigger.interval == timedelta(minutes=15)
-    assert worker.scheduler.get_job(health).trigger.interval == timedelta(minutes=5)
 
-    edit_integration("offline", {"schedule_minutes": 60})
-    worker.reconcile_jobs()
-    assert worker.scheduler.get_job(sync).trigger.interval == timedelta(minutes=60)
+def test_the_timetable_plans_enabled_integrations_only():
+    enabled = offline_integration("enabled", schedule_minutes=15)
+    offline_integration("disabled", enabled=False)
 
-    edit_integration("offline", {"enabled": False})
-    worker.reconcile_jobs()
-    assert worker.scheduler.get_jobs() == []
+    assert plan_timetable() == 1
+    assert plan_timetable() == 0  # already planned
+    assert set(next_syncs()) == {enabled}
 
-    edit_integration("offline", {"enabled": True, "name": "renamed"})
-    worker.reconcile_jobs()
-    assert {job.id for job in worker.scheduler.get_jobs()} == {sync, health}
-
-    remove_integration("renamed")
-    worker.reconcile_jobs()
-    assert worker.scheduler.get_jobs() == []
+    edit_integration("enabled", {"enabled": False})
+    assert claim_due_syncs("worker-a", 10) == []  # due, but switched off
+    remove_integration("enabled")
+    assert next_syncs() == {}
 
 
 def test_the_first_scheduled_sync_comes_one_interval_after_the_last_run():
@@ -283,28 +300,170 @@ def test_the_first_scheduled_sync_comes_one_interval_after_the_last_run():
             )
         )
     before = datetime.now(UTC)
-    worker = Worker(owner="worker-test")
-    worker.reconcile_jobs()
 
-    def next_sync(integration_id: int) -> datetime:
-        return worker.scheduler.get_job(sync_job_id(integration_id)).next_run_time
+    plan_timetable()
 
-    assert next_sync(fresh) - before < timedelta(minutes=1)  # never synced: right away
-    assert next_sync(synced) - before > timedelta(minutes=29)  # synced just now: in 30 min
-    assert next_sync(stopped) - before < timedelta(minutes=1)  # interrupted: continue now
+    due = next_syncs()
+    assert due[fresh] - before < timedelta(minutes=1)  # never synced: right away
+    assert due[synced] - before > timedelta(minutes=29)  # synced just now: in 30 min
+    assert due[stopped] - before < timedelta(minutes=1)  # interrupted: continue now
+
+
+def test_each_due_sync_is_claimed_by_exactly_one_worker_and_moves_one_interval_on():
+    clinics = [offline_integration(f"clinic-{n}", schedule_minutes=10) for n in range(6)]
+    plan_timetable()
+    due_now(*clinics)
+    claims: dict[str, list[int]] = {}
+
+    def claim(worker: str) -> None:
+        claims[worker] = [run.integration_id for run in claim_due_syncs(worker, 4)]
+
+    racers = [threading.Thread(target=claim, args=(f"worker-{n}",)) for n in range(3)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+
+    everything = [i for claimed in claims.values() for i in claimed]
+    assert sorted(everything) == sorted(clinics)  # all six, none twice
+    assert all(len(claimed) <= 4 for claimed in claims.values())
+    assert claim_due_syncs("worker-late", 10) == []  # nothing is due any more
+    later = datetime.now(UTC) + timedelta(minutes=9)
+    assert all(due > later for due in next_syncs().values())
+    with store.session() as db:
+        holders = {lock.integration_id: lock.worker for lock in db.exec(select(SyncLock))}
+    assert holders == {i: worker for worker, ids in claims.items() for i in ids}
+
+
+def test_the_longest_overdue_sync_is_claimed_first():
+    first, second, third = (offline_integration(f"c{n}") for n in range(3))
+    plan_timetable()
+    now = datetime.now(UTC)
+    with store.session() as db:
+        for integration_id, late in ((first, 1), (second, 30), (third, 5)):
+            db.execute(
+                update(SyncSchedule)
+                .where(SyncSchedule.integration_id == integration_id)
+                .values(next_sync_at=now - timedelta(minutes=late))
+            )
+
+    assert [run.integration_id for run in claim_due_syncs("worker-a", 2)] == [second, third]
+
+
+def test_a_dead_workers_run_is_taken_over_once_its_lease_runs_out():
+    integration_id = offline_integration()
+    plan_timetable()
+    due_now(integration_id)
+    (claim,) = claim_due_syncs("worker-that-dies", 1)
+    assert claim_due_syncs("worker-b", 1) == []  # held, and no longer due
+
+    with store.session() as db:  # the dead worker stopped renewing: its lease runs out
+        db.execute(
+            update(SyncLock)
+            .where(SyncLock.integration_id == integration_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+    (taken,) = claim_due_syncs("worker-b", 1)
+    assert (taken.integration_id, taken.owner != claim.owner) == (integration_id, True)
+    with store.session() as db:
+        assert db.get(SyncLock, integration_id).worker == "worker-b"
+
+
+def test_a_worker_takes_no_more_syncs_than_it_has_free_slots(monkeypatch):
+    clinics = [offline_integration(f"clinic-{n}") for n in range(5)]
+    plan_timetable()
+    due_now(*clinics)
+    release = threading.Event()
+    started: list[int] = []
+
+    def held_run(self, claim):
+        started.append(claim.integration_id)
+        release.wait(DEADLINE_S)
+
+    monkeypatch.setattr(Worker, "run_scheduled_sync", held_run)
+    monkeypatch.setattr(Worker, "run_health_check", lambda self, integration_id: None)
+    worker = Worker(owner="worker-small", slots=2)
+    try:
+        assert worker.claim_work() == 2
+        wait_for(lambda: len(started) == 2, "two runs to start")
+        assert worker.claim_work() == 0  # both slots busy
+        release.set()
+        wait_for(lambda: worker.claim_work() == 2, "the freed slots to take the next runs")
+    finally:
+        release.set()
+        worker.stop()
+    assert len(set(started)) == 4
 
 
 def test_a_scheduled_sync_of_a_busy_integration_is_skipped_quietly(caplog):
     caplog.set_level(logging.INFO, logger="pacsbridge.worker")
     integration_id = offline_integration()
     assert sync_lock.acquire_lock(integration_id, ELSEWHERE)
+    plan_timetable()
+    due_now(integration_id)
 
-    assert Worker(owner="worker-test").run_scheduled_sync(integration_id) is None
+    assert claim_due_syncs("worker-test", 1) == []  # a live lock: not claimable
+    claim = ScheduledRun(integration_id, "worker-test:run", datetime.now(UTC))
+    assert Worker(owner="worker-test").run_scheduled_sync(claim) is None
 
     (record,) = [r for r in caplog.records if "skipped" in r.getMessage()]
     assert record.levelno == logging.INFO
     assert ELSEWHERE in record.getMessage()
     assert list_runs("offline") == []
+
+
+def test_an_unreachable_store_is_one_log_line_then_retried_with_back_off(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="pacsbridge.worker")
+    offline_integration()
+    down = True
+
+    def claim(owner):
+        if down:
+            raise OperationalError("SELECT", {}, Exception("connection refused"))
+        return None
+
+    monkeypatch.setattr(worker_module, "claim_next_request", claim)
+    clock = [1000.0]
+    monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
+    worker = Worker(owner="worker-test")
+
+    assert worker.claim_work() == 0
+    assert worker.claim_work() == 0  # not tried again before the back-off
+    clock[0] += 5.5
+    assert worker.claim_work() == 0  # tried: still down, the wait doubles
+    clock[0] += 5.5
+    assert worker._store_down is not None
+    assert not worker._store_down.retry_due()
+    down = False
+    clock[0] += 5.0
+    worker.claim_work()
+
+    lines = [r.getMessage() for r in caplog.records]
+    assert len([line for line in lines if "store is unreachable" in line]) == 1
+    assert any("store answers again" in line for line in lines)
+    assert worker._store_down is None
+
+
+def test_live_workers_show_what_each_runs_and_drop_silent_ones():
+    integration_id = offline_integration("clinic")
+    announce_worker("worker-a", 4)
+    announce_worker("worker-dead", 2)
+    plan_timetable()
+    due_now(integration_id)
+    claim_due_syncs("worker-a", 1)
+    with store.session() as db:
+        db.execute(
+            update(WorkerRecord)
+            .where(WorkerRecord.owner == "worker-dead")
+            .values(heartbeat_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+
+    (live,) = live_workers()
+
+    assert (live.owner, live.slots, live.running) == ("worker-a", 4, ["clinic"])
+    assert worker_heartbeat("worker-a")
+    assert not worker_heartbeat("worker-dead")  # dropped: it must announce itself again
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -348,7 +507,7 @@ def test_worker_command_carries_out_a_request_and_stops_on_sigterm(
     reader.join(DEADLINE_S)
 
     log = "".join(lines)
-    assert "started; syncs scheduled: clinic every 5 min;" in log
+    assert "started: 4 slots; looks for work every 0.2 s" in log
     assert f"request {request.id}: run" in log
     assert "SIGTERM received" in log
     # The request outlasted the claim interval without the scheduler complaining about it.

@@ -1,138 +1,123 @@
-"""The worker's jobs: scheduled syncs, queued requests, health checks, and keeping them current.
+"""A worker of the fleet: claims due syncs, health checks and queued requests from the store
+and carries them out, as many at once as it has slots.
 
-A `BackgroundScheduler` runs the jobs in its own threads, so the caller's thread stays free:
-`main` keeps the main thread for signal handlers (Python runs them only there), and tests
-drive `start`, `stop`, `reconcile_jobs` and `process_one_request` directly, without signals
-or a blocked thread. Jobs live in memory: the store, not the scheduler, is the record of what
-ran, and every start rebuilds the jobs from the configured integrations.
+Nothing is planned per host: the timetable, the request queue and the integration locks live in
+the store (core.sync), so any number of workers on any hosts share one fleet, each due item is
+done by exactly one of them, and a worker that dies has its work taken over by another once its
+leases run out. A `BackgroundScheduler` only paces this worker's own loop (claim, heartbeat),
+leaving the main thread to `main` for signal handlers; tests drive `claim_work` and
+`process_one_request` directly.
 
-Three thread pools keep one kind of work from starving another: scheduled syncs (which can
-take hours on a first pull) get their own, queued requests get one thread of their own, and
-health checks and the configuration reload share the default pool.
+Fairness: a worker takes only as many syncs as it has free slots, longest overdue first, so a
+slow or hanging clinic holds one slot and never the others' runs; queued requests (a person is
+waiting) are claimed before scheduled syncs.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import OperationalError
 
 from core.checks.health import check_health
 from core.errors import PacsbridgeError, UnknownIntegration
-from core.integrations import list_integrations
+from core.integrations import find_integration
 from core.store import Integration, RunStatus, SyncRequest
 from core.sync import (
+    ScheduledRun,
     SyncBusy,
     SyncOrder,
     SyncOutcome,
+    announce_worker,
+    claim_due_health_checks,
+    claim_due_syncs,
     claim_next_request,
     finish_request,
-    last_scheduled_start,
     new_owner,
+    plan_timetable,
+    release_claim,
     release_request,
     renew_request_lease,
+    retire_worker,
     run_sync,
+    worker_heartbeat,
 )
 from worker import defaults
 
 log = logging.getLogger("pacsbridge.worker")
 
-CLAIM_JOB_ID = "requests"
-RELOAD_JOB_ID = "reload"
+CLAIM_JOB_ID = "claim"
+HEARTBEAT_JOB_ID = "heartbeat"
 # Well inside the queue's two-minute lease, so a slow database write does not lose the request.
 LEASE_RENEW_S = 20.0
 # How long a request waits before trying again while another run holds its integration's lock.
 BUSY_RETRY_S = 10.0
-# A health check or reload that could not start within a minute is stale; the next one is due soon.
-MISFIRE_GRACE_S = 60
-
-
-def sync_job_id(integration_id: int) -> str:
-    """The scheduled sync's job ID: by integration ID, which a rename does not change."""
-    return f"sync:{integration_id}"
-
-
-def health_job_id(integration_id: int) -> str:
-    """The health check's job ID, keyed like `sync_job_id`."""
-    return f"health:{integration_id}"
+# While the store is unreachable, claims are retried after this long, doubling up to the cap.
+STORE_RETRY_S = (5.0, 60.0)
 
 
 class Worker:
-    """Runs scheduled syncs, queued sync requests and health checks until `stop`."""
+    """Claims and carries out the fleet's due work until `stop`."""
 
     def __init__(
         self,
         *,
         owner: str | None = None,
+        slots: int = defaults.SLOTS,
         claim_interval_s: float = defaults.CLAIM_INTERVAL_S,
-        reload_interval_s: float = defaults.RELOAD_INTERVAL_S,
+        heartbeat_s: float = defaults.HEARTBEAT_S,
         health_minutes: float = defaults.HEALTH_MINUTES,
-        sync_threads: int = defaults.SYNC_THREADS,
         lease_renew_s: float = LEASE_RENEW_S,
         busy_retry_s: float = BUSY_RETRY_S,
     ) -> None:
-        # The owner names this worker on the requests it claims; each run gets an owner of its
-        # own, because the integration lock lets the same owner in twice.
         self.owner = owner or new_owner()
+        self.slots = slots
         self.claim_interval_s = claim_interval_s
-        self.reload_interval_s = reload_interval_s
-        self.health_minutes = health_minutes
+        self.heartbeat_s = heartbeat_s
+        self.health_every = timedelta(minutes=health_minutes)
         self.lease_renew_s = lease_renew_s
         self.busy_retry_s = busy_retry_s
         self.stop_event = threading.Event()
         self.scheduler = BackgroundScheduler(
-            timezone=UTC,
-            executors={
-                "default": ThreadPoolExecutor(4),
-                "sync": ThreadPoolExecutor(sync_threads),
-                "requests": ThreadPoolExecutor(1),
-            },
-            job_defaults={
-                "max_instances": 1,
-                "coalesce": True,
-                "misfire_grace_time": MISFIRE_GRACE_S,
-            },
+            timezone=UTC, job_defaults={"max_instances": 1, "coalesce": True}
         )
-        # Integration ID → (name, minutes) as last scheduled, for the log lines.
-        self._scheduled: dict[int, tuple[str, int]] = {}
+        self._syncs = ThreadPoolExecutor(slots, thread_name_prefix="sync")
+        self._checks = ThreadPoolExecutor(defaults.HEALTH_THREADS, thread_name_prefix="health")
+        self._in_flight: set[Future[object]] = set()
+        self._in_flight_lock = threading.Lock()
         self._healthy: dict[int, bool] = {}
+        self._store_down: _Outage | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Schedule every enabled integration and the request and reload jobs, then run them."""
-        self.reconcile_jobs()
+        """Announce this worker and start claiming at once."""
+        self._guarded(self._announce)
         now = datetime.now(UTC)
         self.scheduler.add_job(
-            self._claim_requests,
+            self.claim_work,
             IntervalTrigger(seconds=self.claim_interval_s),
             id=CLAIM_JOB_ID,
-            executor="requests",
             next_run_time=now,
         )
         self.scheduler.add_job(
-            self.reconcile_jobs,
-            IntervalTrigger(seconds=self.reload_interval_s),
-            id=RELOAD_JOB_ID,
+            self._beat, IntervalTrigger(seconds=self.heartbeat_s), id=HEARTBEAT_JOB_ID
         )
         self.scheduler.start()
-        scheduled = ", ".join(
-            f"{name} every {minutes} min" for name, minutes in self._scheduled.values()
-        )
         log.info(
-            "worker %s started; syncs scheduled: %s; queued requests checked every %g s, "
-            "health every %g min",
+            "worker %s started: %d slots; looks for work every %g s, health every %g min",
             self.owner,
-            scheduled or "none (no enabled integration)",
+            self.slots,
             self.claim_interval_s,
-            self.health_minutes,
+            self.health_every.total_seconds() / 60,
         )
 
     def stop(self) -> None:
@@ -140,87 +125,114 @@ class Worker:
         self.stop_event.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self._syncs.shutdown(wait=True)
+        self._checks.shutdown(wait=True)
+        self._guarded(lambda: retire_worker(self.owner))
         log.info("worker %s stopped", self.owner)
 
-    # --- configuration --------------------------------------------------------------------------
+    # --- claiming -------------------------------------------------------------------------------
 
-    def reconcile_jobs(self) -> None:
-        """Make the sync and health jobs match the integrations as configured now.
+    def claim_work(self) -> int:
+        """One look at the store: fill the free slots (requests first, then due syncs) and
+        start due health checks. Returns how many syncs and requests were started."""
+        if self.stop_event.is_set() or (self._store_down and not self._store_down.retry_due()):
+            return 0
+        return self._guarded(self._claim) or 0
 
-        Runs every reload interval, so an integration added, rescheduled, disabled or removed in
-        the dashboard or CLI takes effect without restarting the worker.
-        """
-        wanted = {i.id: i for i in list_integrations() if i.enabled and i.id is not None}
-        for job in self.scheduler.get_jobs():
-            kind, _, id_text = job.id.partition(":")
-            if kind in ("sync", "health") and int(id_text) not in wanted:
-                job.remove()
-        for integration_id in set(self._scheduled) - set(wanted):
-            name, _ = self._scheduled.pop(integration_id)
-            self._healthy.pop(integration_id, None)
-            log.info("unscheduled %s: disabled or removed", name)
-        for integration_id, integration in wanted.items():
-            self._schedule(integration_id, integration)
+    def _claim(self) -> int:
+        started = 0
+        while self._free_slots() > 0:
+            request = claim_next_request(self.owner)
+            if request is None:
+                break
+            self._start(self._syncs, self.carry_out, request)
+            started += 1
+        for run in claim_due_syncs(self.owner, self._free_slots()):
+            self._start(self._syncs, self.run_scheduled_sync, run)
+            started += 1
+        for integration_id in claim_due_health_checks(defaults.HEALTH_THREADS, self.health_every):
+            self._start(self._checks, self.run_health_check, integration_id, counted=False)
+        return started
 
-    def _schedule(self, integration_id: int, integration: Integration) -> None:
-        """Add the integration's sync and health jobs, or give the sync its new interval."""
-        minutes = integration.schedule_minutes
-        interval = timedelta(minutes=minutes)
-        sync_id = sync_job_id(integration_id)
-        existing = self.scheduler.get_job(sync_id)
-        if existing is None:
-            self.scheduler.add_job(
-                self.run_scheduled_sync,
-                IntervalTrigger(minutes=minutes),
-                args=[integration_id],
-                id=sync_id,
-                executor="sync",
-                next_run_time=_first_sync_time(integration_id, interval),
-                # A late run still happens: runs are incremental and one at a time, so lateness
-                # costs nothing, while a grace shorter than a busy pool's wait would starve it.
-                misfire_grace_time=None,
-            )
-            self.scheduler.add_job(
-                self.run_health_check,
-                IntervalTrigger(minutes=self.health_minutes),
-                args=[integration_id],
-                id=health_job_id(integration_id),
-                # Right away: after a restart the dashboard should not show a stale state.
-                next_run_time=datetime.now(UTC),
-            )
-            log.info("scheduled %s: sync every %d min", integration.name, minutes)
-        elif existing.trigger.interval != interval:
-            self.scheduler.modify_job(
-                sync_id,
-                trigger=IntervalTrigger(minutes=minutes),
-                next_run_time=_first_sync_time(integration_id, interval),
-            )
-            log.info("rescheduled %s: sync every %d min", integration.name, minutes)
-        self._scheduled[integration_id] = (integration.name, minutes)
+    def _free_slots(self) -> int:
+        with self._in_flight_lock:
+            return self.slots - len(self._in_flight)
 
-    # --- scheduled jobs -------------------------------------------------------------------------
+    def _start(
+        self,
+        pool: ThreadPoolExecutor,
+        work: Callable[..., object],
+        item: object,
+        *,
+        counted: bool = True,
+    ) -> None:
+        future = pool.submit(_logged, work, item)
+        if counted:
+            with self._in_flight_lock:
+                self._in_flight.add(future)
+            future.add_done_callback(self._finished)
 
-    def run_scheduled_sync(self, integration_id: int) -> SyncOutcome | None:
-        """One scheduled, incremental sync; None when skipped (stopping, gone, or busy)."""
-        integration = _current_integration(integration_id)
-        if self.stop_event.is_set() or integration is None or not integration.enabled:
-            return None  # changed since the last reconcile; the next one removes the job
+    def _finished(self, future: Future[object]) -> None:
+        with self._in_flight_lock:
+            self._in_flight.discard(future)
+
+    def _announce(self) -> None:
+        announce_worker(self.owner, self.slots)
+        plan_timetable()
+
+    def _beat(self) -> None:
+        def beat() -> None:
+            if not worker_heartbeat(self.owner):
+                announce_worker(self.owner, self.slots)  # the record was dropped: we were silent
+            plan_timetable()  # integrations added since
+
+        self._guarded(beat)
+
+    def _guarded(self, action: Callable[[], object]) -> object:
+        """Run a store action; an unreachable store is one line in the log, then retried with
+        back-off until it answers again, and nothing is lost meanwhile (claims are atomic)."""
         try:
+            result = action()
+        except OperationalError as exc:
+            first = self._store_down is None
+            self._store_down = (self._store_down or _Outage()).failed()
+            if first:
+                log.error(
+                    "the store is unreachable (%s); retrying every %.0f-%.0f s",
+                    _first_line(exc),
+                    *STORE_RETRY_S,
+                )
+            return None
+        if self._store_down is not None:
+            log.info("the store answers again after %.0f s", self._store_down.elapsed())
+            self._store_down = None
+        return result
+
+    # --- scheduled work -------------------------------------------------------------------------
+
+    def run_scheduled_sync(self, claim: ScheduledRun) -> SyncOutcome | None:
+        """One scheduled, incremental sync whose lock the claim holds; None when skipped."""
+        integration = _current_integration(claim.integration_id)
+        try:
+            if self.stop_event.is_set() or integration is None or not integration.enabled:
+                return None
             outcome = run_sync(
                 integration.name,
                 SyncOrder(trigger="schedule"),
-                owner=new_owner(),
+                owner=claim.owner,
+                worker=self.owner,
                 stop=self.stop_event,
             )
         except SyncBusy as exc:
-            # Another worker or a `pacsbridge sync` is at it: it picks up the same changes.
-            log.info("scheduled sync of %s skipped: %s", integration.name, exc)
+            log.info("scheduled sync of %s skipped: %s", claim.integration_id, exc)
             return None
         except PacsbridgeError as exc:
-            log.warning(
-                "scheduled sync of %s could not start: %s", integration.name, exc.describe()
-            )
+            name = integration.name if integration else claim.integration_id
+            log.warning("scheduled sync of %s could not start: %s", name, exc.describe())
             return None
+        finally:
+            # A run that never started leaves the lock to this claim; gone, the next is on time.
+            release_claim(claim)
         _log_outcome(f"scheduled sync of {integration.name}", outcome)
         return outcome
 
@@ -240,36 +252,24 @@ class Worker:
 
     # --- queued requests ------------------------------------------------------------------------
 
-    def _claim_requests(self) -> None:
-        """Carry out queued requests until none is left.
-
-        The job pauses itself meanwhile: a request can run for minutes, and the scheduler would
-        log a warning for every claim interval it skipped because the job was still running.
-        """
-        self.scheduler.pause_job(CLAIM_JOB_ID)
-        try:
-            while self.process_one_request():
-                pass
-        finally:
-            if not self.stop_event.is_set():
-                # `stop` may shut the scheduler down between the check and here; the job is then
-                # gone, which is what stopping means anyway.
-                with suppress(JobLookupError):
-                    self.scheduler.resume_job(CLAIM_JOB_ID)
-
     def process_one_request(self) -> bool:
-        """Claim the oldest queued request and carry it out; False when there was none.
-
-        A request stopped by `stop` is given back to the queue for another worker; a request is
-        carried out even if its integration is disabled, since a person asked for it. An
-        unexpected error propagates (the scheduler logs it) and leaves the request to be claimed
-        again when its lease runs out, which also covers a database that was briefly locked.
-        """
+        """Claim the oldest queued request and carry it out here; False when there was none."""
         if self.stop_event.is_set():
             return False
         request = claim_next_request(self.owner)
         if request is None:
             return False
+        self.carry_out(request)
+        return True
+
+    def carry_out(self, request: SyncRequest) -> None:
+        """Carry out a claimed request, keeping its lease until it ends.
+
+        A request stopped by `stop` is given back to the queue for another worker; a request is
+        carried out even if its integration is disabled, since a person asked for it. An
+        unexpected error propagates (and is logged) and leaves the request to be claimed again
+        when its lease runs out, which also covers a database that was briefly locked.
+        """
         assert request.id is not None
         # The scope's kind only: a patient ID does not belong in a log file.
         log.info(
@@ -284,11 +284,11 @@ class Worker:
             except PacsbridgeError as exc:
                 log.warning("request %d could not run: %s", request.id, exc.describe())
                 finish_request(request.id, self.owner, run_id=None, error=exc.describe())
-                return True
+                return
         if outcome is None or outcome.run.status is RunStatus.INTERRUPTED:
             release_request(request.id, self.owner)
             log.info("request %d given back to the queue: the worker is stopping", request.id)
-            return True
+            return
         failed = outcome.run.status is RunStatus.FAILED
         finish_request(
             request.id,
@@ -297,7 +297,6 @@ class Worker:
             error=(outcome.run.message or "the sync failed") if failed else None,
         )
         _log_outcome(f"request {request.id}", outcome)
-        return True
 
     def _run_request(self, request: SyncRequest) -> SyncOutcome | None:
         """Run the request, waiting while another run holds the lock; None if stopped meanwhile."""
@@ -314,7 +313,13 @@ class Worker:
             if integration is None:
                 raise UnknownIntegration(f"integration {request.integration_id} was removed")
             try:
-                return run_sync(integration.name, order, owner=new_owner(), stop=self.stop_event)
+                return run_sync(
+                    integration.name,
+                    order,
+                    owner=new_owner(),
+                    worker=self.owner,
+                    stop=self.stop_event,
+                )
             except SyncBusy as exc:
                 # Waiting keeps the request claimed; giving it back would count a claim each
                 # time and fail it as abandoned after a few scheduled runs.
@@ -350,20 +355,9 @@ def _lease_kept(request_id: int, owner: str, every_s: float) -> Iterator[None]:
         keeper.join()
 
 
-def _first_sync_time(integration_id: int, interval: timedelta) -> datetime:
-    """One interval after the last integration-wide run, or now if that is past.
-
-    Not simply one interval from now: a worker restarted more often than a daily schedule
-    would otherwise never sync. An interrupted run does not count: it continues at once.
-    """
-    last = last_scheduled_start(integration_id)
-    now = datetime.now(UTC)
-    return now if last is None else max(now, last + interval)
-
-
 def _current_integration(integration_id: int) -> Integration | None:
-    """The integration as configured now (it may have been renamed since it was scheduled)."""
-    return next((i for i in list_integrations() if i.id == integration_id), None)
+    """The integration as configured now (it may have been renamed or removed meanwhile)."""
+    return find_integration(integration_id)
 
 
 def _log_outcome(what: str, outcome: SyncOutcome) -> None:
@@ -383,3 +377,39 @@ def _log_outcome(what: str, outcome: SyncOutcome) -> None:
         run.errors,
         f" ({run.message})" if run.message else "",
     )
+
+
+def _logged(work: Callable[[object], object], item: object) -> object:
+    """Run one piece of claimed work in a pool thread; an unexpected error is logged, not lost
+    in a Future nobody reads."""
+    try:
+        return work(item)
+    except Exception:
+        log.exception("unexpected error in %s", getattr(work, "__name__", work))
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class _Outage:
+    """How long the store has been unreachable, and when to try it again (doubling waits)."""
+
+    def __init__(self) -> None:
+        self.since = time.monotonic()
+        self.wait = STORE_RETRY_S[0]
+        self.next_try = self.since + self.wait
+
+    def failed(self) -> _Outage:
+        now = time.monotonic()
+        if now >= self.next_try:
+            self.wait = min(self.wait * 2, STORE_RETRY_S[1])
+            self.next_try = now + self.wait
+        return self
+
+    def retry_due(self) -> bool:
+        return time.monotonic() >= self.next_try
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.since

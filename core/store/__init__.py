@@ -27,7 +27,9 @@ from core.store._sync import (
     SyncLock,
     SyncRequest,
     SyncRun,
+    SyncSchedule,
     SyncScope,
+    WorkerRecord,
 )
 from core.store._users import User, UserRole
 
@@ -48,9 +50,11 @@ __all__ = [
     "SyncLock",
     "SyncRequest",
     "SyncRun",
+    "SyncSchedule",
     "SyncScope",
     "User",
     "UserRole",
+    "WorkerRecord",
     "database_url",
     "dispose",
     "engine",

@@ -140,6 +140,31 @@ class SyncLock(SQLModel, table=True):
     owner: str
     run_id: int | None = None
     expires_at: datetime
+    # The worker running it (its owner ID); None for a `pacsbridge sync` run by hand.
+    worker: str | None = None
+
+
+class SyncSchedule(SQLModel, table=True):
+    """When an integration's next scheduled sync and health check are due: the fleet's shared
+    timetable, which workers claim from (a due time moved forward is a claim)."""
+
+    integration_id: int = _integration_fk(primary_key=True)
+    next_sync_at: datetime = Field(index=True)
+    next_health_at: datetime = Field(index=True)
+
+
+class WorkerRecord(SQLModel, table=True):
+    """A `pacsbridge worker` process, as it announces itself; live while it heartbeats."""
+
+    __tablename__ = "worker"
+
+    owner: str = Field(primary_key=True)
+    host: str
+    pid: int
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow, index=True)
+    # How many integrations it runs at once.
+    slots: int
 
 
 class HealthCheck(SQLModel, table=True):

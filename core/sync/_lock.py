@@ -11,12 +11,20 @@ from core.store import SyncLock, SyncRun, utcnow
 from core.sync._owners import is_expired, lease_until, owner_is_dead
 
 
-def acquire_lock(integration_id: int, owner: str) -> bool:
-    """Take the integration's lock if free, expired, or held by a dead process on this host."""
+def acquire_lock(integration_id: int, owner: str, worker: str | None = None) -> bool:
+    """Take the integration's lock if free, expired, or held by a dead process on this host;
+    `worker` names the worker the run belongs to (None for `pacsbridge sync`)."""
     with store.session() as db:
         lock = db.get(SyncLock, integration_id)
         if lock is None:
-            db.add(SyncLock(integration_id=integration_id, owner=owner, expires_at=lease_until()))
+            db.add(
+                SyncLock(
+                    integration_id=integration_id,
+                    owner=owner,
+                    worker=worker,
+                    expires_at=lease_until(),
+                )
+            )
             try:
                 db.flush()
             except IntegrityError:  # another process inserted it first
@@ -33,7 +41,7 @@ def acquire_lock(integration_id: int, owner: str) -> bool:
         taken = db.execute(
             update(SyncLock)
             .where(SyncLock.integration_id == integration_id, SyncLock.owner == lock.owner)
-            .values(owner=owner, expires_at=lease_until())
+            .values(owner=owner, worker=worker or lock.worker, expires_at=lease_until())
         )
         return taken.rowcount == 1
 

@@ -165,6 +165,7 @@ class _Run:
         order: SyncOrder,
         *,
         owner: str,
+        worker: str | None,
         progress: Callable[[SyncRun], None] | None,
         stop: threading.Event | None,
         retry: RetryPolicy | None,
@@ -176,6 +177,7 @@ class _Run:
         assert self.integration_id is not None
         self.order = order
         self.owner = owner
+        self.worker = worker
         self.progress = progress
         self.stop = stop or threading.Event()
         self.retry = retry
@@ -424,7 +426,7 @@ class _Run:
 
     def execute(self) -> SyncOutcome:
         runs.close_abandoned_runs(self.integration_id)
-        if not lock.acquire_lock(self.integration_id, self.owner):
+        if not lock.acquire_lock(self.integration_id, self.owner, self.worker):
             holder = lock.lock_holder(self.integration_id)
             raise SyncBusy(f"integration {self.integration.name!r} is being synced by {holder}")
         runs.start_run(self.run)
@@ -465,15 +467,18 @@ def run_sync(
     order: SyncOrder | None = None,
     *,
     owner: str | None = None,
+    worker: str | None = None,
     progress: Callable[[SyncRun], None] | None = None,
     stop: threading.Event | None = None,
     retry: RetryPolicy | None = None,
 ) -> SyncOutcome:
-    """Sync integration `name`; raises SyncBusy when another process is syncing it."""
+    """Sync integration `name`; raises SyncBusy when another process is syncing it. `worker`
+    names the worker running it, for `pacsbridge workers` and `status`."""
     run = _Run(
         name,
         order or SyncOrder(),
         owner=owner or new_owner(),
+        worker=worker,
         progress=progress,
         stop=stop,
         retry=retry,

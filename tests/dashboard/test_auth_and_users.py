@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import text
 
+from core import store
 from core.errors import InvalidInput
 from core.store import UserRole
 from core.users import (
@@ -60,8 +61,8 @@ def test_a_malformed_hash_matches_nothing(stored):
 def test_the_store_holds_only_the_hash(pacsbridge_home):
     add_user("ada", PASSWORD, "admin")
 
-    with sqlite3.connect(pacsbridge_home / "pacsbridge.db") as db:
-        rows = db.execute("SELECT * FROM user").fetchall()
+    with store.engine().connect() as db:
+        rows = db.execute(text('SELECT * FROM "user"')).all()
     assert len(rows) == 1
     assert PASSWORD not in repr(rows)
     assert any(str(value).startswith("scrypt$") for value in rows[0])
