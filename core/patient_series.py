@@ -118,12 +118,14 @@ def patient_series(name: str, patient_id: str) -> PatientSeries:
     readings = [
         Reading(row.kind, _side(row), row.group or "?", row.fetus_id, day, row.study_uid, value)
         for row in rows
-        if (day := _day(row.study_date)) is not None and (value := row.value) is not None
+        if (day := study_day(row.study_date)) is not None and (value := row.value) is not None
     ]
     return PatientSeries(
         patient_id=patient_id,
         patient_name=studies[-1].patient_name if studies else None,
-        studies=[PatientStudy(s.study_uid, _day(s.study_date), s.description) for s in studies],
+        studies=[
+            PatientStudy(s.study_uid, study_day(s.study_date), s.description) for s in studies
+        ],
         follicles=_follicle_tracks(readings),
         follicle_counts=_follicle_counts(readings),
         endometrium=_endometrium(readings),
@@ -214,7 +216,7 @@ def _biometry(readings: list[Reading]) -> list[BiometryRow]:
     ]
 
 
-def _day(study_date: str | None) -> date | None:
+def study_day(study_date: str | None) -> date | None:
     """DICOM DA (YYYYMMDD) as a date; None when missing or malformed."""
     try:
         return datetime.strptime(study_date or "", "%Y%m%d").date()
