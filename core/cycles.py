@@ -19,15 +19,11 @@ from datetime import date
 from statistics import fmean
 from typing import Any
 
-from sqlmodel import col, func, select
-
-from core import store
-from core.errors import InvalidInput, PacsbridgeError
-from core.integrations import get_integration
+from core.measurements import patient_measurements
 from core.patient_series import study_day
 from core.settings.model import IntegrationSettings
 from core.sr import FROM_VOLUME
-from core.store import Measurement, Study
+from core.store import Measurement
 
 SIDES = ("left", "right")
 FOLLICLE_KINDS = ("follicle_diameter", "follicle_count")
@@ -36,10 +32,6 @@ PREGNANCY_KINDS = frozenset(
     {"crl", "gestational_sac_diameter", "yolk_sac_diameter", "fetal_heart_rate"}
 )
 _KINDS = (*FOLLICLE_KINDS, "endometrium_thickness", *PREGNANCY_KINDS)
-
-
-class UnknownPatient(PacsbridgeError):
-    """No study of this patient was pulled for the integration."""
 
 
 @dataclass(frozen=True)
@@ -165,32 +157,9 @@ def _scan_json(scan: CycleScan) -> dict[str, Any]:
 
 def patient_cycles(name: str, patient_id: str) -> PatientCycles:
     """The patient's stimulation cycles in one integration, oldest first."""
-    patient_id = patient_id.strip()
-    if not patient_id:
-        raise InvalidInput("the patient ID is empty")
-    integration = get_integration(name)
-    with store.session() as db:
-        studies = db.exec(
-            select(func.count())
-            .select_from(Study)
-            .where(Study.integration_id == integration.id, Study.patient_id == patient_id)
-        ).one()
-        rows = db.exec(
-            select(Measurement).where(
-                Measurement.integration_id == integration.id,
-                Measurement.patient_id == patient_id,
-                col(Measurement.kind).in_(_KINDS),
-                Measurement.reported == True,  # noqa: E712
-                col(Measurement.value).is_not(None),
-            )
-        ).all()
-    if not studies and not rows:
-        raise UnknownPatient(
-            f"no pulled study of patient {patient_id} in {name}",
-            hint=f"Check the ID, or pull the patient: pacsbridge sync {name} --patient-id {patient_id}",
-        )
+    integration, rows = patient_measurements(name, patient_id, _KINDS)
     settings = MonitoringSettings.of(integration)
-    return PatientCycles(patient_id, settings, monitoring_cycles(rows, settings))
+    return PatientCycles(patient_id.strip(), settings, monitoring_cycles(rows, settings))
 
 
 def monitoring_cycles(rows: list[Measurement], settings: MonitoringSettings) -> list[Cycle]:

@@ -194,7 +194,8 @@ def test_demo_cycle_looks_like_a_stimulation(demo_rows, patient):
     assert baseline.trigger_criterion_met is False
     # Then follicles cross the thresholds scan by scan, and the last scan meets the criterion.
     crossing = [sum(s.ovaries[side].at_least_mm[14] for side in ("left", "right")) for s in scans]
-    assert crossing == sorted(crossing) and crossing[-1] >= 3, crossing
+    assert crossing == sorted(crossing), crossing
+    assert crossing[-1] >= 3, crossing
     assert scans[-1].trigger_criterion_met is True
     assert not any(s.trigger_criterion_met for s in scans[:-2])
     leading = [max(s.left.diameters_mm + s.right.diameters_mm) for s in scans]
