@@ -14,7 +14,7 @@ from sr.obgyn_factory import Variant, early_pregnancy_sr, fertility_sr
 from test_measurements_e2e import NAME, sync_patient, upload_report
 
 from core.cycles import patient_cycles
-from core.integrations import add_integration, edit_integration
+from core.integrations import add_integration
 from pacsbridge.cli import main
 from pacsbridge.demo.obgyn import REFERENCE_SCAN, Follicle
 
@@ -104,7 +104,9 @@ def test_cycle_json_on_synced_reports(two_cycles, patient_id, capsys):
 
 
 def test_cycle_settings_are_per_integration(two_cycles, patient_id):
-    edit_integration(NAME, {"cycle_gap_days": 3, "trigger_diameter_mm": 18.0})
+    edit = ["integrations", "edit", NAME, "--cycle-gap-days", "3", "--trigger-diameter", "18"]
+    assert main(edit) == 0
+    assert main(["integrations", "edit", NAME, "--follicle-thresholds", "ten"]) == 2
     cycles = patient_cycles(NAME, patient_id).cycles
     assert [[s.day for s in cycle.scans] for cycle in cycles] == [[1, 3], [1], [1]]
     assert not any(s.trigger_criterion_met for cycle in cycles for s in cycle.scans)
