@@ -48,6 +48,12 @@ STEPS: list[Step] = [
     create_tables(Measurement, CodeMapping),
     add_column("syncrun", "measurements", "INTEGER NOT NULL DEFAULT 0"),
     create_tables(User),
+    add_column("integration", "cycle_gap_days", "INTEGER NOT NULL DEFAULT 10"),
+    add_column(
+        "integration", "follicle_thresholds_mm", "VARCHAR NOT NULL DEFAULT '10,12,14,16,18'"
+    ),
+    add_column("integration", "trigger_follicle_count", "INTEGER NOT NULL DEFAULT 3"),
+    add_column("integration", "trigger_diameter_mm", "FLOAT NOT NULL DEFAULT 17.0"),
 ]
 
 
