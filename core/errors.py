@@ -58,6 +58,10 @@ class UnknownIntegration(PacsbridgeError):
     default_hint = "See `pacsbridge integrations list` for the configured names."
 
 
+class UnknownPatient(PacsbridgeError):
+    """No study of this patient was pulled for the integration."""
+
+
 class IntegrationExists(PacsbridgeError):
     """An integration with that name exists already."""
 

@@ -8,19 +8,19 @@ replaced as a whole in one transaction: never duplicated, never half-written.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from core import store
-from core.errors import InvalidInput
+from core.errors import InvalidInput, UnknownPatient
 from core.integrations import get_integration
 from core.sr import KIND_TABLE, OTHER, extract_measurements
 from core.sr import CodeMapping as CodeMap
-from core.store import CodeMapping, Instance, InstanceMetadata, Measurement, Study
+from core.store import CodeMapping, Instance, InstanceMetadata, Integration, Measurement, Study
 from core.uids import check_uid
 
 SR_CLASS_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
@@ -262,3 +262,44 @@ def query_measurements(
     )
     with store.session() as db:
         return list(db.exec(query).all())
+
+
+def patient_measurements(
+    name: str, patient_id: str, kinds: Collection[str] | None = None
+) -> tuple[Integration, list[Measurement]]:
+    """The integration and the reported values of one patient (of `kinds`, or all), oldest
+    study first; UnknownPatient when nothing of the patient was pulled."""
+    patient_id = patient_id.strip()
+    if not patient_id:
+        raise InvalidInput("the patient ID is empty")
+    integration = get_integration(name)
+    query = select(Measurement).where(
+        Measurement.integration_id == integration.id,
+        Measurement.patient_id == patient_id,
+        Measurement.reported == True,  # noqa: E712
+        col(Measurement.value).is_not(None),
+    )
+    if kinds is not None:
+        query = query.where(col(Measurement.kind).in_(kinds))
+    with store.session() as db:
+        rows = list(
+            db.exec(
+                query.order_by(
+                    col(Measurement.study_date),
+                    Measurement.sop_instance_uid,
+                    Measurement.position,
+                    Measurement.id,
+                )
+            ).all()
+        )
+        pulled = db.exec(
+            select(func.count())
+            .select_from(Study)
+            .where(Study.integration_id == integration.id, Study.patient_id == patient_id)
+        ).one()
+    if not pulled and not rows:
+        raise UnknownPatient(
+            f"no pulled study of patient {patient_id} in {name}",
+            hint=f"Check the ID, or pull the patient: pacsbridge sync {name} --patient-id {patient_id}",
+        )
+    return integration, rows

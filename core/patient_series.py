@@ -1,8 +1,9 @@
 """One patient's measurements over time, shaped for the dashboard's charts and tables.
 
 Only reported rows are used: the value a clinician reads for each measurement (one mean
-diameter per follicle, one endometrium thickness, …; see core.sr's `reported`). Everything
-here is plain data; the dashboard draws it. Each value keeps its study UID so a chart point
+diameter per follicle, one endometrium thickness, …; see core.sr's `reported`). Follicles
+scan by scan are core.cycles' work: devices renumber them at every scan, so they are never
+joined across scans by number. Everything here is plain data; the dashboard draws it. Each value keeps its study UID so a chart point
 or table row can open the study it came from.
 """
 
@@ -42,19 +43,6 @@ class Point:
 
 
 @dataclass(frozen=True)
-class FollicleTrack:
-    """One follicle's mean diameter (mm) day by day.
-
-    Devices number the follicles of each ovary per report; the track joins the follicle with
-    the same side and number on each day, which is how the reports themselves line them up.
-    """
-
-    side: str
-    group: str
-    points: list[Point]
-
-
-@dataclass(frozen=True)
 class FollicleCount:
     side: str
     day: date
@@ -85,7 +73,6 @@ class PatientSeries:
     patient_id: str
     patient_name: str | None
     studies: list[PatientStudy]
-    follicles: list[FollicleTrack]
     follicle_counts: list[FollicleCount]
     endometrium: list[Point]
     biometry: list[BiometryRow]
@@ -94,7 +81,7 @@ class PatientSeries:
 
     @property
     def has_measurements(self) -> bool:
-        return bool(self.follicles or self.endometrium or self.biometry or self.follicle_counts)
+        return bool(self.follicle_counts or self.endometrium or self.biometry)
 
 
 def patient_series(name: str, patient_id: str) -> PatientSeries:
@@ -118,13 +105,14 @@ def patient_series(name: str, patient_id: str) -> PatientSeries:
     readings = [
         Reading(row.kind, _side(row), row.group or "?", row.fetus_id, day, row.study_uid, value)
         for row in rows
-        if (day := _day(row.study_date)) is not None and (value := row.value) is not None
+        if (day := study_day(row.study_date)) is not None and (value := row.value) is not None
     ]
     return PatientSeries(
         patient_id=patient_id,
         patient_name=studies[-1].patient_name if studies else None,
-        studies=[PatientStudy(s.study_uid, _day(s.study_date), s.description) for s in studies],
-        follicles=_follicle_tracks(readings),
+        studies=[
+            PatientStudy(s.study_uid, study_day(s.study_date), s.description) for s in studies
+        ],
         follicle_counts=_follicle_counts(readings),
         endometrium=_endometrium(readings),
         biometry=_biometry(readings),
@@ -147,31 +135,6 @@ class Reading:
 
 def _side(row: Measurement) -> str:
     return row.laterality if row.laterality in SIDES else UNKNOWN_SIDE
-
-
-def _follicle_tracks(readings: list[Reading]) -> list[FollicleTrack]:
-    # Two reports of one day (a rescan) give two values for a follicle: their mean is shown.
-    values: dict[tuple[str, str], dict[tuple[date, str], list[float]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for r in readings:
-        if r.kind == "follicle_diameter":
-            values[(r.side, r.group)][(r.day, r.study_uid)].append(r.value)
-    return [
-        FollicleTrack(
-            side=side,
-            group=group,
-            points=[Point(day, fmean(v), uid) for (day, uid), v in sorted(by_day.items())],
-        )
-        for (side, group), by_day in sorted(values.items(), key=lambda item: _group_order(item[0]))
-    ]
-
-
-def _group_order(key: tuple[str, str]) -> tuple[str, int, str]:
-    """Follicle 2 before follicle 10."""
-    side, group = key
-    digits = "".join(ch for ch in group if ch.isdigit())
-    return side, int(digits) if digits else 0, group
 
 
 def _follicle_counts(readings: list[Reading]) -> list[FollicleCount]:
@@ -214,7 +177,7 @@ def _biometry(readings: list[Reading]) -> list[BiometryRow]:
     ]
 
 
-def _day(study_date: str | None) -> date | None:
+def study_day(study_date: str | None) -> date | None:
     """DICOM DA (YYYYMMDD) as a date; None when missing or malformed."""
     try:
         return datetime.strptime(study_date or "", "%Y%m%d").date()

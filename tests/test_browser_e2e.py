@@ -335,9 +335,12 @@ def test_support_person_walks_through_every_page(browser: webdriver.Chrome, demo
 
     ui.open_page("Patient measurements", "Patient ID")
     ui.type_into("Patient ID", PATIENT)
-    ui.settled("the patient's measurements", "Follicle growth")
-    # Left ovary, right ovary, counts per side, endometrium.
+    ui.settled("the patient's measurements", "Stimulation monitoring")
+    # The cycle's scans, one row each; left ovary, right ovary, counts per side, endometrium.
+    ui.wait_for_count('[data-testid="stDataFrame"]', 1, "the table of the cycle's scans")
     ui.wait_for_count(".js-plotly-plot .main-svg", 4, "the follicle and endometrium charts")
+    assert "as information for the clinician" in ui.text()
+    ui.wait_for_count('[data-testid="stDownloadButton"]', 2, "the CSV and FHIR downloads")
     ui.screenshot("patient-measurements")
 
     # The patient's latest visit, from the study links under the charts: it has a cine loop.

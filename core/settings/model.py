@@ -41,6 +41,14 @@ class IntegrationSettings(SQLModel):
     # Scheduled runs search StudyDate from the last successful run minus this many days, so
     # series and reports that arrive after the exam day are still found.
     lookback_days: int = 3
+    # Stimulation monitoring (core.cycles): more days than this between two follicle scans
+    # start a new cycle; follicles are counted at or above each threshold (mm, comma-separated);
+    # the trigger criterion is met on a scan with this many follicles at least this size,
+    # both ovaries together. The defaults are the usual ones; each clinic may set its own.
+    cycle_gap_days: int = 10
+    follicle_thresholds_mm: str = "10,12,14,16,18"
+    trigger_follicle_count: int = 3
+    trigger_diameter_mm: float = 17.0
     enabled: bool = True
 
     def templates(self) -> PathTemplates:
@@ -51,6 +59,12 @@ class IntegrationSettings(SQLModel):
             metadata=self.metadata_template,
             frames=self.frames_template,
         )
+
+    def follicle_thresholds(self) -> tuple[float, ...]:
+        """The follicle size thresholds (mm), smallest first; ValueError when the text is not
+        a comma-separated list of numbers."""
+        parts = [part.strip() for part in self.follicle_thresholds_mm.split(",")]
+        return tuple(sorted({float(part) for part in parts if part}))
 
     def uses_plain_http(self) -> bool:
         return urlsplit(self.base_uri).scheme == "http"

@@ -140,12 +140,34 @@ def limit_problems(settings: IntegrationSettings) -> list[ConfigProblem]:
         ("page_size", settings.page_size, 1, max_page, "results per page"),
         ("schedule_minutes", settings.schedule_minutes, 1, 1440, "minutes"),
         ("lookback_days", settings.lookback_days, 0, 365, "days"),
+        ("cycle_gap_days", settings.cycle_gap_days, 1, 365, "days"),
+        ("trigger_follicle_count", settings.trigger_follicle_count, 1, 30, "follicles"),
+        ("trigger_diameter_mm", settings.trigger_diameter_mm, 5, 40, "mm"),
     ]
     return [
         ConfigProblem(field, f"{value} is outside {low}–{high} {unit}", f"Use {low}–{high} {unit}.")
         for field, value, low, high, unit in bounds
         if not low <= value <= high
-    ]
+    ] + threshold_problems(settings)
+
+
+def threshold_problems(settings: IntegrationSettings) -> list[ConfigProblem]:
+    hint = "Give follicle sizes in mm separated by commas, e.g. 10,12,14,16,18."
+    try:
+        thresholds = settings.follicle_thresholds()
+    except ValueError:
+        return [
+            ConfigProblem(
+                "follicle_thresholds_mm",
+                f"{settings.follicle_thresholds_mm!r} is not a list of numbers",
+                hint,
+            )
+        ]
+    if not thresholds or not all(1 <= t <= 40 for t in thresholds) or len(thresholds) > 8:
+        return [
+            ConfigProblem("follicle_thresholds_mm", "give 1–8 thresholds between 1 and 40 mm", hint)
+        ]
+    return []
 
 
 def ca_bundle_problems(settings: IntegrationSettings) -> list[ConfigProblem]:

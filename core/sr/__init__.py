@@ -27,8 +27,10 @@ from ._json import dataset_from_json
 from ._kinds import KIND_TABLE, OTHER, KindRule
 from ._model import ExtractionResult, MeasurementRow
 from ._tid5000 import Section
+from ._tid5014 import FROM_VOLUME, sphere_diameter_mm
 
 __all__ = [
+    "FROM_VOLUME",
     "KIND_TABLE",
     "OTHER",
     "Code",
@@ -50,5 +52,6 @@ __all__ = [
     "extract_measurements",
     "extract_study_measurements",
     "normalized_code",
+    "sphere_diameter_mm",
     "walk",
 ]

@@ -21,6 +21,7 @@ from ._kinds import MEAN_COMPUTED_WHEN_UNMARKED, OTHER, STORED_UNIT, kind_rule
 from ._model import ExtractionResult, MeasurementRow
 from ._tid300 import choose_reported, derivation_of, laterality_of, selection_of
 from ._tid5000 import Context
+from ._tid5014 import diameters_from_volume
 from ._units import conversion_factor, scaled
 
 CodeMapping = Mapping[tuple[str, str], tuple[str, str]]
@@ -44,7 +45,7 @@ def extract_measurements(
     document, header_warnings = read_document(source, tree.root)
     extraction = _Extraction(document, _normalized_mapping(code_mapping or {}))
     extraction.collect(tree.root, Context.of_document(tree.root))
-    rows = choose_reported(extraction.rows, MEAN_COMPUTED_WHEN_UNMARKED)
+    rows = diameters_from_volume(choose_reported(extraction.rows, MEAN_COMPUTED_WHEN_UNMARKED))
     warnings = [*header_warnings, *tree.warnings, *extraction.warnings]
     return ExtractionResult(document, tuple(rows), tuple(warnings))
 

@@ -15,7 +15,9 @@ class MeasurementRow:
     `reported` marks the value a clinician reads for its measurement (one per follicle, per ovary
     length, ...), `reported_by` says why: `selection_status` (the device marked it), `mean`
     (Derivation = Mean), `computed_mean` (pacsbridge averaged the diameters: `computed` is
-    True, such a row has no `position`), `only_value` or `last_value`.
+    True, such a row has no `position`), `computed_from_volume` (a follicle sent with a volume
+    and no diameter: the sphere's diameter, `derivation` "from volume"), `only_value` or
+    `last_value`.
     """
 
     patient_id: str

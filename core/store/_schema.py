@@ -5,8 +5,8 @@ and no Alembic import. Several processes may start at once (workers on several h
 upgrade runs under a lock: PostgreSQL's advisory lock, or a lock file beside a SQLite file.
 
 Stores made before the move to Alembic carry a `schema_version` table counting the old
-add-only steps; those steps are revisions 0001…0007 one for one, so such a store is stamped
-with its revision and upgraded from there.
+add-only steps (at most 7 were released); those steps are revisions 0001…0007 one for one, so
+such a store is stamped with its revision and upgraded from there.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Patient measurements: follicle growth, counts, endometrium and early-pregnancy biometry.
+"""Patient measurements: stimulation cycles, follicle counts, endometrium, early-pregnancy
+biometry, and the patient's measurements as CSV or FHIR to download.
 
-Values come from the SR measurements of the patient's pulled studies (core.patient_series);
-every point and row leads back to the study it was measured in, on the Studies page.
+Values come from the SR measurements of the patient's pulled studies (core.cycles,
+core.patient_series, core.exports); every point and row leads back to the study it was
+measured in, on the Studies page. The trigger criterion is the clinic's own setting, marked as
+information for the clinician, never as an instruction.
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ from datetime import timedelta
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.cycles import SIDES, Cycle, CycleScan, MonitoringSettings, patient_cycles
+from core.exports import ExportFormat, export_measurements
 from core.integrations import list_integrations
-from core.patient_series import SIDES, UNKNOWN_SIDE, Point, patient_series
+from core.patient_series import Point, patient_series
 from dashboard._widgets import no_integration_yet, pick_integration
 from dashboard.auth import current_user
 
 STUDIES_PAGE = "views/studies.py"
 DAY_MS = 86_400_000  # plotly's date axes count in milliseconds
-OVARY = {"left": "Left ovary", "right": "Right ovary", UNKNOWN_SIDE: "Ovary not stated"}
+OVARY = {"left": "Left ovary", "right": "Right ovary", None: "Ovary not stated"}
+SIDE_SHORT = {"left": "L", "right": "R"}
+RANKS = ("largest", "second", "third")  # the leading follicles, followed by rank
 BIOMETRY_COLUMNS = {
     "gestational_sac_diameter": "Gestational sac (mm)",
     "crl": "CRL (mm)",
@@ -86,28 +93,154 @@ def biometry_value(kind: str, value: float | None) -> float | str | None:
     return value
 
 
-def follicle_charts() -> None:
-    sides = (
-        [*SIDES, UNKNOWN_SIDE] if any(t.side == UNKNOWN_SIDE for t in found.follicles) else SIDES
+def pick_cycle(cycles: list[Cycle]) -> Cycle:
+    """The newest cycle unless another one is chosen."""
+    if len(cycles) == 1:
+        return cycles[0]
+    labels = [
+        f"Cycle {n}: {c.start} to {c.end} ({len(c.scans)} scans)" for n, c in enumerate(cycles, 1)
+    ]
+    chosen = st.selectbox(
+        "Cycle",
+        range(len(cycles)),
+        index=len(cycles) - 1,
+        format_func=labels.__getitem__,
+        key="cycle",
     )
+    return cycles[chosen]
+
+
+def cycle_table(cycle: Cycle, settings: MonitoringSettings) -> None:
+    """One row per scan, as on a monitoring sheet; selecting a row opens its study."""
+
+    def row(scan: CycleScan) -> dict[str, object]:
+        shown: dict[str, object] = {"Date": scan.study_date, "Day": scan.day}
+        for side in SIDES:
+            ovary = scan.ovaries[side]
+            short = SIDE_SHORT[side]
+            for threshold, count in ovary.at_least_mm.items():
+                shown[f"{short} ≥{threshold:g}"] = count
+            shown[f"{short} leading (mm)"] = " · ".join(f"{d:g}" for d in ovary.leading())
+            shown[f"{short} count"] = ovary.count_reported
+        shown["Endometrium (mm)"] = scan.endometrium_mm
+        shown["Trigger criterion"] = "met" if scan.trigger_criterion_met else ""
+        return shown
+
+    table = st.dataframe(
+        [row(scan) for scan in cycle.scans],
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="cycle-scans",
+    )
+    if table.selection.rows:
+        open_study(cycle.scans[table.selection.rows[0]].study_uid)
+    st.caption(
+        f"Counts per ovary of follicles at least each size (mm); leading: the three largest; "
+        f"count: as the report states it. Trigger criterion (this clinic's setting: "
+        f"{settings.trigger_text}): marked where met, as information for the clinician."
+    )
+
+
+def diameters(scan: CycleScan, side: str | None) -> tuple[float, ...]:
+    """One ovary's follicles of a scan, largest first (side None: those of no stated side)."""
+    return scan.ovaries[side].diameters_mm if side else scan.side_not_stated
+
+
+def follicle_strip(cycle: Cycle, side: str | None, settings: MonitoringSettings) -> go.Figure:
+    """Each scan's follicles of one ovary as dots per day, the leading three by rank as lines,
+    the thresholds as dotted lines and the days the trigger criterion is met marked."""
+
+    dots = [(scan, d) for scan in cycle.scans for d in diameters(scan, side)]
+    figure = go.Figure(
+        go.Scatter(
+            x=[scan.study_date for scan, _ in dots],
+            y=[d for _, d in dots],
+            customdata=[scan.study_uid for scan, _ in dots],
+            mode="markers",
+            marker={"color": "rgba(90, 90, 90, 0.55)", "size": 8},
+            name="follicle",
+            hovertemplate="%{x|%Y-%m-%d}: %{y:.1f} mm<extra>follicle</extra>",
+        )
+    )
+    for rank, label in enumerate(RANKS):
+        ranked = [scan for scan in cycle.scans if len(diameters(scan, side)) > rank]
+        figure.add_trace(
+            go.Scatter(
+                x=[scan.study_date for scan in ranked],
+                y=[diameters(scan, side)[rank] for scan in ranked],
+                customdata=[scan.study_uid for scan in ranked],
+                mode="lines",
+                name=label,
+                hovertemplate=f"%{{x|%Y-%m-%d}}: %{{y:.1f}} mm<extra>{label}</extra>",
+            )
+        )
+    for threshold in settings.thresholds_mm:
+        figure.add_hline(y=threshold, line={"dash": "dot", "width": 1, "color": "#bbbbbb"})
+    for scan in cycle.scans:
+        if scan.trigger_criterion_met:
+            figure.add_shape(
+                type="line",
+                x0=scan.study_date,
+                x1=scan.study_date,
+                yref="paper",
+                y0=0,
+                y1=1,
+                line={"color": "#2a9d8f", "width": 2, "dash": "dash"},
+            )
+            figure.add_annotation(
+                x=scan.study_date,
+                y=1,
+                yref="paper",
+                text="criterion met",
+                showarrow=False,
+                yanchor="bottom",
+                font={"color": "#2a9d8f"},
+            )
+    return figure
+
+
+def follicle_charts(cycle: Cycle, settings: MonitoringSettings) -> None:
+    sides: list[str | None] = list(SIDES)
+    if any(scan.side_not_stated for scan in cycle.scans):
+        sides.append(None)
     # The ovaries share their axes, so the two sides compare at a glance.
-    measured = [p for track in found.follicles for p in track.points]
+    largest = max(
+        (d for scan in cycle.scans for side in sides for d in diameters(scan, side)), default=0.0
+    )
     shared_axes = {
         "xaxis_range": [
-            min(p.day for p in measured) - timedelta(days=1),
-            max(p.day for p in measured) + timedelta(days=1),
+            cycle.start - timedelta(days=1),
+            cycle.end + timedelta(days=1),
         ],
-        "yaxis_range": [0, max(p.value for p in measured) * 1.1],
+        "yaxis_range": [0, max(largest, *settings.thresholds_mm) * 1.1],
     }
     for column, side in zip(st.columns(len(sides)), sides, strict=True):
         with column:
-            tracks = [t for t in found.follicles if t.side == side]
-            if not tracks:
+            if not any(diameters(scan, side) for scan in cycle.scans):
                 st.caption(f"{OVARY[side]}: no follicle measured.")
                 continue
-            figure = go.Figure([line(t.points, f"follicle {t.group}", "mm") for t in tracks])
-            figure.update_layout(title=OVARY[side], **shared_axes)
-            chart(figure, f"follicles-{side}", "mm")
+            figure = follicle_strip(cycle, side, settings)
+            figure.update_layout(title=OVARY[side], showlegend=False, **shared_axes)
+            chart(figure, f"follicles-{side or 'side-not-stated'}", "mm")
+
+
+def downloads() -> None:
+    """The patient's measurements for other systems: CSV, and FHIR R4 Observations."""
+    csv_column, fhir_column = st.columns(2)
+    stem = f"{found.patient_id}-measurements"
+    csv_column.download_button(
+        "Download CSV",
+        export_measurements(name, found.patient_id, ExportFormat.CSV),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+    )
+    fhir_column.download_button(
+        "Download FHIR R4 (JSON)",
+        export_measurements(name, found.patient_id, ExportFormat.FHIR),
+        file_name=f"{stem}.fhir.json",
+        mime="application/fhir+json",
+    )
 
 
 def counts_chart() -> None:
@@ -158,9 +291,12 @@ if not found.has_measurements:
         "with follicle, endometrium or early-pregnancy values. If the scanner sends reports "
         "with private codes, map them on Code mappings."
     )
-if found.follicles:
-    st.markdown("#### Follicle growth (mean diameter per follicle)")
-    follicle_charts()
+monitoring = patient_cycles(name, found.patient_id)
+if monitoring.cycles:
+    st.markdown("#### Stimulation monitoring")
+    cycle = pick_cycle(monitoring.cycles)
+    cycle_table(cycle, monitoring.settings)
+    follicle_charts(cycle, monitoring.settings)
 if found.follicle_counts or found.endometrium:
     counts_col, endometrium_col = st.columns(2)
     with counts_col:
@@ -180,6 +316,9 @@ if found.biometry:
     biometry_table()
 if found.undated:
     st.caption(f"{found.undated} value(s) not shown: their study has no date.")
+
+if found.has_measurements:
+    downloads()
 
 st.markdown("#### Studies")
 for study in reversed(found.studies):

@@ -258,6 +258,21 @@ with right:
     field(st.number_input, "schedule_minutes", "Sync every (minutes)", step=1)
     field(st.number_input, "lookback_days", "Look back (days)", step=1)
 
+st.subheader("Stimulation monitoring")
+st.caption(
+    "How Patient measurements reads this clinic's cycles. The trigger criterion is shown as "
+    "information for the clinician."
+)
+gap, thresholds, count, size = st.columns(4)
+with gap:
+    field(st.number_input, "cycle_gap_days", "New cycle after (days without a scan)", step=1)
+with thresholds:
+    field(st.text_input, "follicle_thresholds_mm", "Follicle sizes counted (mm)")
+with count:
+    field(st.number_input, "trigger_follicle_count", "Trigger criterion: follicles", step=1)
+with size:
+    field(st.number_input, "trigger_diameter_mm", "… at least (mm)", step=0.5)
+
 st.subheader("Test and save")
 patient_id = st.text_input("Patient ID for the test", key=key(prefix, "test_patient")).strip()
 test_column, save_column = st.columns(2)

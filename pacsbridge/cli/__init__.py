@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "mapping": ("_measurements", "per-integration mappings of private SR codes"),
     "reextract": ("_measurements", "derive measurements again from stored SR metadata"),
+    "cycle": ("_cycles", "a patient's stimulation cycles: follicles per scan and ovary"),
+    "export": ("_cycles", "a patient's measurements as CSV or a FHIR R4 Bundle"),
     "demo": (
         "_demo",
         "run a demo PACS (local Orthanc) with a synthetic clinic, the worker and the dashboard",

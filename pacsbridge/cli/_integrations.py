@@ -51,6 +51,26 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
             "help": "scheduled runs re-search this many days before the last one",
         },
     ),
+    (
+        "--cycle-gap-days",
+        "cycle_gap_days",
+        {"type": int, "metavar": "N", "help": "more days than this between scans: a new cycle"},
+    ),
+    (
+        "--follicle-thresholds",
+        "follicle_thresholds_mm",
+        {"metavar": "MM,MM,…", "help": "follicle sizes counted per scan (default 10,12,14,16,18)"},
+    ),
+    (
+        "--trigger-follicles",
+        "trigger_follicle_count",
+        {"type": int, "metavar": "N", "help": "trigger criterion: this many follicles (default 3)"},
+    ),
+    (
+        "--trigger-diameter",
+        "trigger_diameter_mm",
+        {"type": float, "metavar": "MM", "help": "trigger criterion: at least this size (17)"},
+    ),
 ] + [
     (f"--{kind.value.replace('_', '-')}", kind.value, {"metavar": "TEMPLATE"})
     for kind in TemplateKind

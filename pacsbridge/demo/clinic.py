@@ -122,8 +122,9 @@ def demo_visits(today: date | None = None, seed: int = DEMO_SEED) -> list[Visit]
 
 
 class _Cycle:
-    """A stimulation cycle: follicles on both ovaries growing 1-2 mm a day, one of them leading
-    to about 19 mm by the last scan; the endometrium and the ovaries growing with them."""
+    """A stimulation cycle: antral follicles on the first scan, then follicles on both ovaries
+    growing 1-2 mm a day until three or four are at least 17 mm on the last scan, one of them
+    leading at 18-20 mm; the endometrium and the ovaries growing with them."""
 
     def __init__(self, rng: random.Random, first_scan: date, span_days: int) -> None:
         self.rng = rng
@@ -131,7 +132,14 @@ class _Cycle:
         # The first scan is on day 3 of the menstrual cycle.
         self.lmp = (first_scan - timedelta(days=2)).strftime("%Y%m%d")
         leading_side = rng.choice(SIDES)
-        self.follicles = {side: self._follicles(side == leading_side) for side in SIDES}
+        # Besides the leading follicle, two or three more ripen (17-17.8 mm on the last scan),
+        # spread over both ovaries: the cohort a clinic triggers on.
+        ripe = rng.randint(2, 3)
+        ripe_left = rng.randint(1, ripe - 1)
+        ripening = {"left": ripe_left, "right": ripe - ripe_left}
+        self.follicles = {
+            side: self._follicles(side == leading_side, ripening[side]) for side in SIDES
+        }
         # Follicles too small to be measured one by one, still counted.
         self.small = {side: rng.randint(2, 7) for side in SIDES}
         self.ovaries = {
@@ -141,17 +149,27 @@ class _Cycle:
         self.cervix = round(rng.uniform(30, 36), 1)
         self.endometrium = (rng.uniform(4.5, 5.5), rng.uniform(0.55, 0.75))
 
-    def _follicles(self, leading: bool) -> list[GrowingFollicle]:
+    def _follicles(self, leading: bool, ripe: int) -> list[GrowingFollicle]:
+        """The follicles of one ovary that answer the stimulation: antral on the first scan
+        (4-9 mm), growing about 1-2 mm a day; `ripe` of them reach 17-17.8 mm by the last scan,
+        one or more stay behind (11-16.5 mm), and on one ovary the leading one is ahead."""
         rng = self.rng
+        span = max(self.span_days, 1)
         growth = []
         if leading:
             # The dominant follicle grows 1.5-2 mm a day under stimulation and is 18-20 mm on
             # the last scan, when the trigger is given.
             last = rng.uniform(18.0, 20.0)
             # Not smaller than an antral follicle (4 mm) on the first scan.
-            rate = min(rng.uniform(1.6, 1.9), (last - 4.0) / max(self.span_days, 1))
-            growth.append((last - rate * self.span_days, rate))
-        growth += [(rng.uniform(4.0, 7.0), rng.uniform(0.6, 1.2)) for _ in range(rng.randint(2, 3))]
+            rate = min(rng.uniform(1.6, 1.9), (last - 4.0) / span)
+            growth.append((last - rate * span, rate))
+        lasts = [rng.uniform(17.0, 17.8) for _ in range(ripe)]
+        lasts += [rng.uniform(11.0, 16.5) for _ in range(rng.randint(1, 3))]
+        for last in lasts:
+            # Antral (at most 8.5 mm) on the first scan, growing at most 1.9 mm a day.
+            low = max(4.0, last - 1.9 * span)
+            first = rng.uniform(low, max(low, min(8.5, last - 0.8 * span)))
+            growth.append((first, (last - first) / span))
         # Numbered by size on the last scan, the way a sonographer numbers them.
         growth.sort(key=lambda g: g[0] + g[1] * self.span_days, reverse=True)
         # Spread around the ovary's centre (the pictures), at different depths (the sweep).

@@ -455,3 +455,23 @@ def test_a_login_without_its_secret_cannot_be_saved(open_page, admin):
     field(at, "secret").input("a-new-password").run()
 
     assert not next(b for b in at.button if b.label == "Save").disabled
+
+
+def test_monitoring_settings_are_checked_and_saved_per_integration(open_page, admin):
+    add_integration(IntegrationSettings(name="north", base_uri="https://pacs.north.example/"), None)
+    at = open_page("views/settings.py", admin, integration="north")
+    assert field(at, "follicle_thresholds_mm").value == "10,12,14,16,18"
+    field(at, "follicle_thresholds_mm").input("10, twelve").run()
+    assert any("'10, twelve' is not a list of numbers" in e for e in values(at.error))
+    assert next(b for b in at.button if b.label == "Save").disabled
+
+    field(at, "follicle_thresholds_mm").input("11,15,18").run()
+    field(at, "trigger_follicle_count").set_value(2).run()
+    field(at, "trigger_diameter_mm").set_value(18.0).run()
+    field(at, "cycle_gap_days").set_value(14).run()
+    next(b for b in at.button if b.label == "Save").click().run()
+
+    record = get_integration("north")
+    assert record.follicle_thresholds() == (11, 15, 18)
+    assert (record.trigger_follicle_count, record.trigger_diameter_mm) == (2, 18.0)
+    assert record.cycle_gap_days == 14

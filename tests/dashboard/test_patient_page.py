@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from core import store
+from core.cycles import patient_cycles
 from core.errors import InvalidInput
 from core.integrations import add_integration
 from core.patient_series import UNKNOWN_SIDE, patient_series
@@ -87,18 +88,18 @@ def cycle() -> int:
 # --- core.patient_series ---------------------------------------------------------------------
 
 
-def test_follicle_tracks_per_side_and_number(cycle):
-    series = patient_series("clinic", " FC-1001 ")
-    tracks = {(t.side, t.group): [(p.day.day, p.value) for p in t.points] for t in series.follicles}
-    assert tracks == {
-        ("left", "1"): [(2, 12.0), (5, 15.0), (7, 18.0)],  # the rescan's two values averaged
-        ("left", "2"): [(7, 11.0)],
-        ("right", "2"): [(5, 13.0)],
-        ("right", "10"): [(5, 10.0)],
-        (UNKNOWN_SIDE, "1"): [(7, 9.0)],
-    }
-    assert [t.group for t in series.follicles if t.side == "right"] == ["2", "10"]
-    assert series.follicles[0].points[0].study_uid == DAYS["20261102"]
+def test_cycle_scans_per_ovary_not_joined_by_follicle_number(cycle):
+    (stimulation,) = patient_cycles("clinic", " FC-1001 ").cycles
+    scans = stimulation.scans
+    # The pregnancy scan of Dec 15 is no part of the cycle.
+    assert [(s.study_date.day, s.day) for s in scans] == [(2, 1), (5, 4), (7, 6)]
+    assert [s.left.diameters_mm for s in scans] == [(12.0,), (15.0,), (18.0, 11.0)]
+    assert [s.right.diameters_mm for s in scans] == [(), (13.0, 10.0), ()]
+    assert scans[2].side_not_stated == (9.0,)
+    assert scans[2].left.count_reported == 4
+    assert scans[2].left.at_least_mm == {10: 2, 12: 1, 14: 1, 16: 1, 18: 1}
+    assert [s.endometrium_mm for s in scans] == [6.5, None, 9.0]
+    assert scans[0].study_uid == DAYS["20261102"]
 
 
 def test_counts_prefer_the_reported_number(cycle):
@@ -206,7 +207,13 @@ def test_charts_table_and_links_to_studies(cycle, open_page, viewer):
     assert "Jansen^Emma (FC-1001)" in app.subheader[0].value
     # Left, right and side-not-stated follicles, counts per side, endometrium.
     assert len(app.get("plotly_chart")) == 5
-    table = app.dataframe[0].value
+    scans = app.dataframe[0].value
+    assert scans["Day"].tolist() == [1, 4, 6]
+    assert scans["L ≥12"].tolist() == [1, 1, 1]
+    assert scans["L leading (mm)"].tolist() == ["12", "15", "18 · 11"]
+    assert scans["R ≥10"].tolist() == [0, 2, 0]
+    assert scans["Trigger criterion"].tolist() == ["", "", ""]
+    table = app.dataframe[1].value
     assert table["CRL (mm)"].tolist() == [12.5]
     assert table["Gestational age"].tolist() == ["8w3d"]
     newest = app.get("page_link")[0]
@@ -235,3 +242,66 @@ def test_clicking_a_chart_point_opens_its_study(cycle, open_page, viewer):
     assert not app.exception
     assert app.query_params["study"] == DAYS["20261102"]
     assert app.title[0].value == "Studies"
+
+
+def ripe_cohort(integration_id: int, day: str, uid: str, sizes: list[float]) -> list[Measurement]:
+    """One scan's follicles, alternately left and right, and its study."""
+    rows = [
+        Measurement(
+            integration_id=integration_id,
+            patient_id="FC-1001",
+            study_uid=uid,
+            series_uid=uid + ".8",
+            sop_instance_uid=uid + ".9",
+            study_date=day,
+            kind="follicle_diameter",
+            concept_code="11793-7",
+            concept_scheme="LN",
+            concept_meaning="Follicle Diameter",
+            value=size,
+            unit="mm",
+            laterality=side,
+            group=f"#{n}",
+            reported=True,
+        )
+        for n, (side, size) in enumerate(zip(["left", "right"] * 3, sizes, strict=False), 1)
+    ]
+    with store.session() as db:
+        db.add_all(rows)
+        db.add(
+            Study(
+                integration_id=integration_id, study_uid=uid, patient_id="FC-1001", study_date=day
+            )
+        )
+    return rows
+
+
+def test_trigger_criterion_is_marked_as_information(cycle, open_page, viewer):
+    ripe_cohort(cycle, "20261109", "1.2.3.5", [18.5, 17.2, 17.0, 12.0])
+    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    assert not app.exception
+    scans = app.dataframe[0].value
+    assert scans["Trigger criterion"].tolist() == ["", "", "", "met"]
+    caption = " ".join(c.value for c in app.main.caption)
+    assert "this clinic's setting: at least 3 follicles ≥ 17 mm, both ovaries together" in caption
+    assert "as information for the clinician" in caption
+    left = app.get("plotly_chart")[0].proto.spec
+    assert '"criterion met"' in left
+    assert "trigger now" not in caption.lower()
+
+
+def test_cycle_choice_and_downloads(cycle, open_page, viewer):
+    # A second cycle a year later.
+    ripe_cohort(cycle, "20271101", "1.2.3.6", [8.0, 7.0])
+    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    assert not app.exception
+    choice = app.selectbox(key="cycle")
+    assert choice.options == [
+        "Cycle 1: 2026-11-02 to 2026-11-07 (3 scans)",
+        "Cycle 2: 2027-11-01 to 2027-11-01 (1 scans)",
+    ]
+    assert app.dataframe[0].value["Date"].tolist() == [date(2027, 11, 1)]
+    choice.set_value(0).run()
+    assert app.dataframe[0].value["Day"].tolist() == [1, 4, 6]
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert labels == ["Download CSV", "Download FHIR R4 (JSON)"]
