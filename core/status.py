@@ -26,8 +26,11 @@ from core.store import (
     RunStatus,
     Study,
     SyncError,
+    SyncLock,
     SyncRun,
+    SyncSchedule,
     SyncScope,
+    WorkerRecord,
     utcnow,
 )
 
@@ -63,6 +66,12 @@ class IntegrationStatus:
     last_error: str | None
     last_error_hint: str | None
     warnings: list[str]
+    last_run_at: datetime | None = None
+    next_sync_at: datetime | None = None
+    # The worker syncing it now ("host (owner)"), "by hand" for `pacsbridge sync`, else None.
+    running_on: str | None = None
+    # How far past its due time the next scheduled sync is, when it is late and not running.
+    late_by: timedelta | None = None
 
 
 def integration_statuses(now: datetime | None = None) -> list[IntegrationStatus]:
@@ -80,6 +89,10 @@ def integration_statuses(now: datetime | None = None) -> list[IntegrationStatus]
         running = set(
             db.exec(select(SyncRun.integration_id).where(SyncRun.status == RunStatus.RUNNING)).all()
         )
+        timetable = dict(
+            db.exec(select(SyncSchedule.integration_id, SyncSchedule.next_sync_at)).all()
+        )
+        holders = _lock_holders(db, now)
         partial_ids = [run.id for run in runs.values() if run.status is RunStatus.PARTIAL]
         item_errors = _latest_item_errors(db, partial_ids)
     statuses = []
@@ -91,6 +104,9 @@ def integration_statuses(now: datetime | None = None) -> list[IntegrationStatus]
         success = synced.get(key)
         last_success_at = _aware(success.finished_at) if success else None
         light, reason = _light(integration, check, run, last_success_at, now)
+        next_sync_at = _aware(timetable.get(key)) if integration.enabled else None
+        running_on = holders.get(key)
+        late = now - next_sync_at if next_sync_at and running_on is None else None
         error, hint = _last_error(check, run, item_errors.get(run.id) if run else None)
         statuses.append(
             IntegrationStatus(
@@ -108,9 +124,26 @@ def integration_statuses(now: datetime | None = None) -> list[IntegrationStatus]
                 last_error=error,
                 last_error_hint=hint,
                 warnings=settings_warnings(integration),
+                last_run_at=_aware(run.finished_at) if run else None,
+                next_sync_at=next_sync_at,
+                running_on=running_on,
+                late_by=late if late and late > timedelta(0) else None,
             )
         )
     return statuses
+
+
+def _lock_holders(db: Session, now: datetime) -> dict[int, str]:
+    """Who runs each integration now: the worker's host and owner, or "by hand"."""
+    rows = db.exec(
+        select(SyncLock.integration_id, SyncLock.worker, WorkerRecord.host)
+        .join(WorkerRecord, WorkerRecord.owner == SyncLock.worker, isouter=True)
+        .where(SyncLock.expires_at >= now)
+    ).all()
+    return {
+        integration_id: f"{host} ({worker})" if worker else "by hand (pacsbridge sync)"
+        for integration_id, worker, host in rows
+    }
 
 
 def _light(

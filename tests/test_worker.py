@@ -1,6 +1,7 @@
 """The worker: the request queue under races and dead workers, requests carried out against a
 real Orthanc, jobs following the configuration, and a graceful stop in-process and by SIGTERM."""
 
+import json
 import logging
 import os
 import signal
@@ -48,6 +49,7 @@ from core.sync import (
 )
 from core.sync import _lock as sync_lock
 from core.sync import _owners as sync_owners
+from pacsbridge.cli import main
 from pacsbridge.demo import synthetic
 from worker import defaults
 from worker import scheduler as worker_module
@@ -550,3 +552,66 @@ def test_the_integration_lock_stays_held_through_a_long_search(monkeypatch):
     run_sync("offline", SyncOrder(SyncScope.PATIENT, "P1"))
 
     assert taken_over == [False]
+
+
+# --- pacsbridge status and workers ------------------------------------------------------------
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_status_shows_each_integration_with_next_due_lateness_and_worker(capsys):
+    running = offline_integration("running")
+    late = offline_integration("late", schedule_minutes=10)
+    offline_integration("switched-off", enabled=False)
+    announce_worker("worker-a", 4)
+    plan_timetable()
+    due_now(running)
+    claim_due_syncs("worker-a", 1)  # "running" is now held by worker-a
+    with store.session() as db:
+        db.execute(
+            update(SyncSchedule)
+            .where(SyncSchedule.integration_id == late)
+            .values(next_sync_at=datetime.now(UTC) - timedelta(minutes=7))
+        )
+
+    code, out = run_cli(capsys, "status", "--json")
+
+    assert code == 0
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert set(rows) == {"running", "late", "switched-off"}
+    assert rows["running"]["running_on"].endswith("(worker-a)")
+    assert rows["running"]["late_seconds"] == 0
+    assert 7 * 60 <= rows["late"]["late_seconds"] < 8 * 60
+    assert rows["late"]["running_on"] is None
+    assert rows["switched-off"]["next_sync_at"] is None
+    assert rows["switched-off"]["reason"] == "disabled: no scheduled syncs"
+    assert all(row["state"] in ("green", "amber", "red") for row in rows.values())
+
+    code, out = run_cli(capsys, "status")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["NAME", "STATE", "LAST", "SUCCESS"]
+    late_line = next(line for line in lines if line.startswith("late "))
+    assert " 7 min " in late_line
+
+
+def test_workers_lists_live_workers_and_what_they_run(capsys):
+    assert run_cli(capsys, "workers")[1].startswith("No live worker")
+    integration_id = offline_integration("clinic")
+    announce_worker("worker-a", 3)
+    plan_timetable()
+    due_now(integration_id)
+    claim_due_syncs("worker-a", 1)
+
+    code, out = run_cli(capsys, "workers", "--json")
+
+    assert code == 0
+    (worker,) = json.loads(out)
+    assert (worker["owner"], worker["slots"], worker["running"]) == ("worker-a", 3, ["clinic"])
+    assert worker["pid"] == os.getpid()
+    code, out = run_cli(capsys, "workers")
+    assert "1/3" in out
+    assert "clinic" in out

@@ -54,6 +54,7 @@ def main(
     *,
     claim_interval_s: float = defaults.CLAIM_INTERVAL_S,
     health_minutes: float = defaults.HEALTH_MINUTES,
+    slots: int = defaults.SLOTS,
     json_lines: bool = False,
 ) -> int:
     """Run the worker until SIGTERM or SIGINT; the exit status is 0 after a graceful stop."""
@@ -71,7 +72,7 @@ def main(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    worker = Worker(claim_interval_s=claim_interval_s, health_minutes=health_minutes)
+    worker = Worker(claim_interval_s=claim_interval_s, health_minutes=health_minutes, slots=slots)
     worker.start()
     try:
         stop_requested.wait()

@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run a demo PACS (local Orthanc) with a synthetic clinic, the worker and the dashboard",
     ),
     "worker": ("_worker", "run scheduled and requested syncs and health checks in the foreground"),
+    "status": ("_fleet", "every integration's state, last and next sync, and where it runs"),
+    "workers": ("_fleet", "the live workers and what each is running"),
     "users": ("_users", "dashboard accounts (viewer or admin)"),
     "dashboard": ("_dashboard", "run the support dashboard (Streamlit) on 127.0.0.1:8501"),
 }

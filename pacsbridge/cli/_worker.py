@@ -23,6 +23,14 @@ def register(commands: argparse._SubParsersAction) -> None:
             metavar=unit,
             help=f"how often to {what} (default %(default)g)",
         )
+    worker.add_argument(
+        "--slots",
+        type=int,
+        default=defaults.SLOTS,
+        metavar="N",
+        help="integrations this worker syncs at once (default %(default)d); add workers on "
+        "other hosts for more",
+    )
     worker.set_defaults(handler=_worker)
 
 
@@ -31,10 +39,13 @@ def _worker(args: argparse.Namespace) -> int:
         raise InvalidInput("--claim-interval must be more than 0 seconds")
     if args.health_minutes <= 0:
         raise InvalidInput("--health-minutes must be more than 0 minutes")
+    if not 1 <= args.slots <= 64:
+        raise InvalidInput(f"--slots {args.slots} is outside 1-64", hint="Use 1-64.")
     from worker.service import main
 
     return main(
         claim_interval_s=args.claim_interval,
         health_minutes=args.health_minutes,
+        slots=args.slots,
         json_lines=args.json,
     )

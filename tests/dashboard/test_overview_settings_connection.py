@@ -156,7 +156,11 @@ def test_overview_without_integrations_says_how_to_add_one(open_page, viewer):
     assert any("pacsbridge integrations add" in v for v in values(at.info))
 
 
-def test_overview_shows_every_clinic_with_colour_counts_error_and_warnings(open_page, viewer):
+def table(at) -> list[dict[str, object]]:
+    return at.dataframe[0].value.to_dict("records")
+
+
+def test_overview_lists_red_and_amber_first_with_reason_and_counts(open_page, viewer):
     integration("north")
     integration("south")
     integration("test-lab", base_uri=REMOTE_HTTP, allow_insecure_http=True)
@@ -168,27 +172,57 @@ def test_overview_shows_every_clinic_with_colour_counts_error_and_warnings(open_
     at = open_page("views/overview.py", viewer)
 
     assert not at.exception
-    headings = [v for v in values(at.markdown) if v.startswith("### ")]
-    assert headings == ["### 🟢 north", "### 🟠 south", "### 🔴 test-lab"]
-    assert "**2** studies · **6** instances pulled" in " ".join(values(at.markdown))
-    assert values(at.error) == [
-        "instance 1.2.3.4: frame refused",
-        "test-lab is unreachable. Check the VPN.",
+    rows = table(at)
+    assert [(r["state"], r["integration"]) for r in rows] == [
+        ("🔴 red", "test-lab"),
+        ("🟠 amber", "south"),
+        ("🟢 green", "north"),
     ]
-    assert "Ask the clinic." in values(at.caption)
+    assert rows[1]["reason"] == "the last sync run left 1 items failed"
+    assert (rows[2]["studies"], rows[2]["instances"]) == (2, 6)
+    # The most urgent clinic's details are open: its error, and its settings' warning.
+    assert values(at.error) == ["test-lab is unreachable. Check the VPN."]
     assert [w for w in values(at.warning) if w.startswith("INSECURE")]
 
+    at.selectbox(key="overview.details").set_value("south").run()
 
-def test_overview_filters_by_colour(open_page, viewer):
+    assert values(at.error) == ["instance 1.2.3.4: frame refused"]
+    assert "Ask the clinic." in values(at.caption)
+
+
+def test_overview_filters_by_colour_and_searches_by_name(open_page, viewer):
     integration("north")
     integration("south")
+    integration("southeast")
     history("north")
     history("south", health_ok=False, error="down")
+    history("southeast")
 
     at = open_page("views/overview.py", viewer)
     at.segmented_control(key="overview.filter").set_value(Light.RED).run()
+    assert [r["integration"] for r in table(at)] == ["south"]
 
-    assert [v for v in values(at.markdown) if v.startswith("### ")] == ["### 🔴 south"]
+    at.segmented_control(key="overview.filter").set_value("all").run()
+    at.text_input(key="overview.search").input("SOUTH").run()
+    assert [r["integration"] for r in table(at)] == ["south", "southeast"]
+
+    at.text_input(key="overview.search").input("west").run()
+    assert values(at.info) == ["No integration matches."]
+
+
+def test_overview_pages_a_fleet_most_urgent_first(open_page, viewer):
+    for n in range(120):
+        integration(f"clinic-{n:03d}")
+        history(f"clinic-{n:03d}", health_ok=n % 40 != 7, error="down")
+
+    at = open_page("views/overview.py", viewer)
+
+    first_page = table(at)
+    assert len(first_page) == 50
+    assert [r["integration"] for r in first_page[:3]] == ["clinic-007", "clinic-047", "clinic-087"]
+    at.number_input(key="overview.page").set_value(3).run()
+    assert len(table(at)) == 20
+    assert "101–120 of 120, most urgent first" in values(at.caption)
 
 
 def test_overview_links_open_the_integration_on_other_pages(open_page, viewer):
