@@ -140,8 +140,8 @@ def search_studies(
 ) -> StudyPage:
     """Pulled studies of one integration, newest first, one page at a time.
 
-    The patient ID matches exactly (indexed); the name case-insensitively (ASCII letters, as
-    SQLite's LIKE does), word by word; dates are inclusive.
+    The patient ID matches exactly (indexed); the name case-insensitively (ILIKE on
+    PostgreSQL; on SQLite for ASCII letters), word by word; dates are inclusive.
     """
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInput(f"the page size must be between 1 and {MAX_PAGE_SIZE}")
@@ -161,7 +161,7 @@ def search_studies(
     if patient_id and patient_id.strip():
         where.append(Study.patient_id == patient_id.strip())
     if patient_name and patient_name.strip():
-        where.append(col(Study.patient_name).like(name_pattern(patient_name, name_match), "\\"))
+        where.append(col(Study.patient_name).ilike(name_pattern(patient_name, name_match), "\\"))
     # StudyDate is stored as DICOM DA (YYYYMMDD), whose text order is the date order.
     if date_from:
         where.append(col(Study.study_date) >= date_from.strftime("%Y%m%d"))

@@ -77,16 +77,18 @@ def run(installed: Path, *argv: str, env: dict[str, str]) -> subprocess.Complete
 
 @pytest.fixture
 def env(pacsbridge_home: Path) -> dict[str, str]:
-    return {**os.environ, "PACSBRIDGE_HOME": str(pacsbridge_home)}
+    # Without PYTHONPATH: nothing but the wheel may provide pacsbridge's packages.
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {**inherited, "PACSBRIDGE_HOME": str(pacsbridge_home)}
 
 
-def test_the_installed_packages_come_from_the_wheel(installed):
+def test_the_installed_packages_come_from_the_wheel(installed, env):
     where = subprocess.check_output(
         [installed / "python", "-c",
          "import core, worker, dashboard, pacsbridge.cli, pacsbridge.demo\n"
          "for m in (core, worker, dashboard, pacsbridge.cli, pacsbridge.demo):\n"
          "    print(m.__file__)"],
-        text=True, cwd=installed,
+        text=True, cwd=installed, env=env,
     ).split()  # fmt: skip
     environment = installed.parent
     assert all(Path(path).is_relative_to(environment) for path in where), where

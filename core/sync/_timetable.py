@@ -75,11 +75,13 @@ def claim_due_syncs(worker: str, limit: int) -> list[ScheduledRun]:
         return []
     now = utcnow()
     claimed: list[ScheduledRun] = []
-    try:
-        with store.session() as db:
-            for schedule, minutes, lock in _due(db, now, limit):
-                owner = new_owner()
+    with store.session() as db:
+        for schedule, minutes, lock in _due(db, now, limit):
+            owner = new_owner()
+            # One savepoint per row: a row another worker claimed meanwhile is skipped alone.
+            with db.begin_nested() as row:
                 if not _take_lock(db, schedule.integration_id, lock, owner, worker):
+                    row.rollback()
                     continue
                 moved = db.execute(
                     update(SyncSchedule)
@@ -91,11 +93,10 @@ def claim_due_syncs(worker: str, limit: int) -> list[ScheduledRun]:
                         next_sync_at=max(now, schedule.next_sync_at) + timedelta(minutes=minutes)
                     )
                 )
-                if moved.rowcount != 1:
-                    raise _Lost  # another worker moved it between our read and this write
-                claimed.append(ScheduledRun(schedule.integration_id, owner, schedule.next_sync_at))
-    except _Lost:
-        return []  # everything claimed here is rolled back with it; the next claim tries again
+                if moved.rowcount != 1:  # another worker moved it between our read and now
+                    row.rollback()
+                    continue
+            claimed.append(ScheduledRun(schedule.integration_id, owner, schedule.next_sync_at))
     return claimed
 
 
@@ -143,10 +144,6 @@ def next_syncs() -> dict[int, datetime]:
         )
 
 
-class _Lost(Exception):
-    """A row changed under a claim; the whole claim is rolled back and tried next time."""
-
-
 def _due(db: Session, now: datetime, limit: int) -> list[tuple[SyncSchedule, int, SyncLock | None]]:
     """Due timetable rows of enabled integrations whose lock is free or expired: expired means
     the run's worker died, so it is due again whatever the timetable says."""
@@ -187,7 +184,7 @@ def _take_lock(
                         expires_at=lease_until(),
                     )
                 )
-        except IntegrityError:  # a `pacsbridge sync` or a request run took it meanwhile
+        except IntegrityError:  # another worker, a request or `pacsbridge sync` took it
             return False
         return True
     taken = db.execute(
