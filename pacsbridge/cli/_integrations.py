@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
 from typing import Any
@@ -112,6 +113,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     show = actions.add_parser("show", help="one integration's settings (never its secret)")
     show.add_argument("name")
     show.set_defaults(handler=_show)
+
+    imported = actions.add_parser(
+        "import",
+        help="add or update integrations from JSON Lines (all or nothing); '-' reads stdin",
+    )
+    imported.add_argument("file", metavar="FILE")
+    imported.set_defaults(handler=_import)
+
+    exported = actions.add_parser(
+        "export", help="every integration as JSON Lines, without secrets (stdout or FILE)"
+    )
+    exported.add_argument("file", metavar="FILE", nargs="?")
+    exported.set_defaults(handler=_export)
 
 
 def _add_setting_options(parser: argparse.ArgumentParser, *, for_add: bool) -> None:
@@ -250,4 +264,43 @@ def _report(shown: dict[str, Any], args: argparse.Namespace, headline: str | Non
     for key, value in shown.items():
         if key != "warnings":
             print(f"  {key.ljust(width)}  {'' if value is None else value}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    # Imported here: only these two commands need the bulk code.
+    from core.import_export import import_integrations
+
+    if args.file == "-":
+        outcome = import_integrations(sys.stdin)
+    else:
+        try:
+            with open(args.file, encoding="utf-8") as lines:
+                outcome = import_integrations(lines)
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot read {args.file}: {exc.strerror}", hint="Give a readable JSON Lines file."
+            ) from None
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                f"{args.file} is not UTF-8 text", hint="Save the file as UTF-8 JSON Lines."
+            ) from None
+    if args.json:
+        print_json({"ok": True, "added": outcome.added, "updated": outcome.updated})
+    else:
+        print(f"Imported: {len(outcome.added)} added, {len(outcome.updated)} updated.")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from core.import_export import export_integrations
+
+    lines = "".join(
+        json.dumps(settings, ensure_ascii=False) + "\n" for settings in export_integrations()
+    )
+    if args.file:
+        with open(args.file, "w", encoding="utf-8") as out:
+            out.write(lines)
+    else:
+        sys.stdout.write(lines)
     return 0
