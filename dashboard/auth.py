@@ -8,10 +8,13 @@ is read again on every run, so a removed user or a changed role takes effect at 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec
 
 import streamlit as st
 
@@ -27,6 +30,7 @@ _USERNAME_KEY = "sign_in.username"
 _PASSWORD_KEY = "sign_in.password"  # noqa: S105 - a widget key, not a password
 
 log = logging.getLogger("pacsbridge.dashboard")
+Args = ParamSpec("Args")
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,32 @@ def require_admin(user: User, action: str) -> None:
     if not user.is_admin:
         st.info(f"Only admins can {action}. You are signed in as a viewer.")
         st.stop()
+
+
+def admin_action(
+    action: Callable[Concatenate[User, Args], None],
+) -> Callable[Args, None]:
+    """An `on_click`/`on_change` callback that changes state, run only for a signed-in admin.
+
+    Streamlit runs callbacks before the page's script, so the page's `current_user()` and
+    `require_admin()` come too late to stop them: an expired session, a removed account, a
+    demoted admin, or a signed-out tab replaying a stale widget's message would still act.
+    The wrapper checks the session and reads the account's role from the store first, then
+    calls `action(user, *args)`; otherwise it does nothing and the page explains on its run.
+    """
+
+    @functools.wraps(action)
+    def checked(*args: Args.args, **kwargs: Args.kwargs) -> None:
+        user = _session_user()
+        if user is None:
+            log.warning("refused %s: nobody is signed in in this session", action.__name__)
+            return
+        if not user.is_admin:
+            log.warning("refused %s: %s is not an admin", action.__name__, user.username)
+            return
+        action(user, *args, **kwargs)
+
+    return checked
 
 
 def _session_user() -> User | None:
