@@ -1,7 +1,8 @@
 """Patient measurements: follicle growth, counts, endometrium and early-pregnancy biometry.
 
 Values come from the SR measurements of the patient's pulled studies (core.patient_series);
-every point and row leads back to the study it was measured in, on the Studies page.
+every point and row leads back to the study it was measured in, on the Studies page. The
+patient's ID stays in the session, never in the URL.
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ import streamlit as st
 
 from core.integrations import list_integrations
 from core.patient_series import SIDES, UNKNOWN_SIDE, Point, patient_series
-from dashboard._widgets import no_integration_yet, pick_integration
+from dashboard._widgets import (
+    keep_phi_out_of_the_url,
+    no_integration_yet,
+    open_study,
+    patient_field,
+    pick_integration,
+    plain,
+)
 from dashboard.auth import current_user
 
-STUDIES_PAGE = "views/studies.py"
 DAY_MS = 86_400_000  # plotly's date axes count in milliseconds
 OVARY = {"left": "Left ovary", "right": "Right ovary", UNKNOWN_SIDE: "Ovary not stated"}
 BIOMETRY_COLUMNS = {
@@ -34,8 +41,9 @@ integrations = list_integrations()
 if not integrations:
     no_integration_yet()
     st.stop()
+keep_phi_out_of_the_url()
 name = pick_integration([i.name for i in integrations])
-patient_id = st.text_input("Patient ID", key="patient", bind="query-params")
+patient_id = patient_field()
 if not patient_id.strip():
     st.info(
         "Enter a patient ID to see the patient's measurements. The Studies page finds it by name."
@@ -45,15 +53,11 @@ if not patient_id.strip():
 found = patient_series(name, patient_id)
 if not found.studies:
     st.warning(
-        f"No pulled study of patient {found.patient_id} in {name}. Check the ID, or look the "
-        "patient up on Connection test: the PACS may hold studies that were not pulled yet."
+        f"No pulled study of patient {plain(found.patient_id)} in {name}. Check the ID, or look "
+        "the patient up on Connection test: the PACS may hold studies that were not pulled yet."
     )
     st.stop()
-st.subheader(f"{found.patient_name or 'unnamed'} ({found.patient_id})")
-
-
-def open_study(study_uid: str) -> None:
-    st.switch_page(STUDIES_PAGE, query_params={"integration": name, "study": study_uid})
+st.subheader(plain(f"{found.patient_name or 'unnamed'} ({found.patient_id})"))
 
 
 def chart(figure: go.Figure, key: str, y_title: str) -> None:
@@ -65,7 +69,7 @@ def chart(figure: go.Figure, key: str, y_title: str) -> None:
     figure.update_layout(height=320, margin={"t": 40, "b": 10}, yaxis_title=y_title)
     state = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points")
     if points := state["selection"]["points"]:
-        open_study(points[0]["customdata"])
+        open_study(name, points[0]["customdata"])
 
 
 def line(points: list[Point], label: str, unit: str) -> go.Scatter:
@@ -148,7 +152,7 @@ def biometry_table() -> None:
         key="biometry",
     )
     if table.selection.rows:
-        open_study(found.biometry[table.selection.rows[0]].study_uid)
+        open_study(name, found.biometry[table.selection.rows[0]].study_uid)
     st.caption("Select a row, or click a point in a chart, to open its study.")
 
 
@@ -183,9 +187,10 @@ if found.undated:
 
 st.markdown("#### Studies")
 for study in reversed(found.studies):
-    st.page_link(
-        STUDIES_PAGE,
-        label=f"{study.day or 'undated'} · {study.description or 'no description'}",
-        query_params={"integration": name, "study": study.study_uid},
+    if st.button(
+        plain(f"{study.day or 'undated'} · {study.description or 'no description'}"),
+        key=f"open-{study.study_uid}",
         icon="🖼️",
-    )
+        type="tertiary",
+    ):
+        open_study(name, study.study_uid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -56,12 +57,17 @@ def open_page(app: AppTest) -> Callable[..., AppTest]:
     """open_page("views/settings.py", user, integration="clinic") → the rendered AppTest.
 
     The first run registers the pages with st.navigation; query parameters are given as the
-    Overview's links give them.
+    Overview's links give them, and `session` as another page would leave it (the patient and
+    the study a page opens with travel in the session, not in the URL).
     """
 
-    def opened(page: str, user: User | None, **query_params: str) -> AppTest:
+    def opened(
+        page: str, user: User | None, *, session: dict[str, str] | None = None, **query_params: str
+    ) -> AppTest:
         if user is not None:
             sign_in(app, user)
+        for key, value in (session or {}).items():
+            app.session_state[key] = value
         app.run()
         app.query_params.update(query_params)
         return app.switch_page(page).run()
@@ -82,3 +88,8 @@ def page_text(at: AppTest) -> str:
 def texts(elements: object) -> list[str]:
     """The values of an ElementList, e.g. texts(at.error)."""
     return [str(e.value) for e in elements]  # type: ignore[attr-defined]
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of a text the page escaped for markdown: the escapes removed."""
+    return re.sub(r"\\(.)", r"\1", markdown)
