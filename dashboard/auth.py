@@ -18,8 +18,11 @@ from typing import Concatenate, ParamSpec
 
 import streamlit as st
 
+from core.errors import PacsbridgeError
+from core.sign_in import SignInRefused, sign_in
 from core.store import User, UserRole
-from core.users import get_user, has_users, verify_login
+from core.users import get_user, has_users
+from dashboard._widgets import show_error
 
 SESSION_KEY = "pacsbridge.signed_in"
 TIMEOUT_ENV = "PACSBRIDGE_SESSION_MINUTES"
@@ -143,11 +146,19 @@ def _check_sign_in() -> None:
     username = st.session_state.get(_USERNAME_KEY, "")
     password = st.session_state.get(_PASSWORD_KEY, "")
     st.session_state[_PASSWORD_KEY] = ""
-    user = verify_login(username, password) if username and password else None
-    if user is None:
-        st.session_state[_FAILED_KEY] = True
+    try:
+        user = sign_in(username, password, client_address())
+    except PacsbridgeError as exc:
+        st.session_state[_FAILED_KEY] = exc
         return
     st.session_state[SESSION_KEY] = SignedIn(user.username, user.role, time.time())
+
+
+def client_address() -> str | None:
+    """The browser's address as the server sees it (a reverse proxy's, behind one); None
+    where there is no browser connection (a test harness gives a stand-in object)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) else None
 
 
 def _sign_in_form() -> None:
@@ -167,5 +178,8 @@ def _sign_in_form() -> None:
             "Password", key=_PASSWORD_KEY, type="password", autocomplete="current-password"
         )
         st.form_submit_button("Sign in", type="primary", on_click=_check_sign_in)
-    if st.session_state.pop(_FAILED_KEY, False):
+    failure = st.session_state.pop(_FAILED_KEY, None)
+    if isinstance(failure, SignInRefused):
         st.error("Wrong user name or password.")
+    elif failure is not None:  # backing off after failures, or too many checks at once
+        show_error(failure)

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import core.sign_in
 from core import users
+from core.sign_in import SignInThrottle
 from core.store import User
 from dashboard.auth import SESSION_KEY, SignedIn
 
@@ -28,6 +30,14 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     monkeypatch.setattr(users, "COST", users.ScryptCost(n=2**10))
     users._dummy_hash.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_sign_in_throttle(monkeypatch: pytest.MonkeyPatch) -> SignInThrottle:
+    """Failed sign-ins of one test must not make another wait."""
+    throttle = SignInThrottle()
+    monkeypatch.setattr(core.sign_in, "THROTTLE", throttle)
+    return throttle
 
 
 @pytest.fixture
