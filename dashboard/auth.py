@@ -18,6 +18,7 @@ from typing import Concatenate, ParamSpec
 
 import streamlit as st
 
+from core.audit import AuditAction, record
 from core.errors import PacsbridgeError
 from core.sign_in import SignInRefused, sign_in
 from core.store import User, UserRole
@@ -28,6 +29,7 @@ SESSION_KEY = "pacsbridge.signed_in"
 TIMEOUT_ENV = "PACSBRIDGE_SESSION_MINUTES"
 DEFAULT_TIMEOUT_MINUTES = 30.0
 _NOTICE_KEY = "pacsbridge.sign_in_notice"
+_VIEWED_KEY = "pacsbridge.viewed"
 _FAILED_KEY = "pacsbridge.sign_in_failed"
 _USERNAME_KEY = "sign_in.username"
 _PASSWORD_KEY = "sign_in.password"  # noqa: S105 - a widget key, not a password
@@ -137,6 +139,7 @@ def _session_user() -> User | None:
 
 def _sign_out(notice: str) -> None:
     st.session_state.pop(SESSION_KEY, None)
+    st.session_state.pop(_VIEWED_KEY, None)  # the next user's views are theirs to record
     st.session_state[_NOTICE_KEY] = notice
 
 
@@ -152,6 +155,31 @@ def _check_sign_in() -> None:
         st.session_state[_FAILED_KEY] = exc
         return
     st.session_state[SESSION_KEY] = SignedIn(user.username, user.role, time.time())
+
+
+def audit(
+    user: User,
+    action: AuditAction,
+    *,
+    integration: str | None = None,
+    object_id: str | None = None,
+) -> None:
+    """Record in the audit trail what `user` did, from this browser's address."""
+    record(
+        action,
+        user.username,
+        integration=integration,
+        object_id=object_id,
+        client_address=client_address(),
+    )
+
+
+def audit_view(user: User, action: AuditAction, integration: str, object_id: str) -> None:
+    """Record a view once per session: a page redrawn by a slider is not another view."""
+    seen: set[tuple[str, str, str]] = st.session_state.setdefault(_VIEWED_KEY, set())
+    if (action, integration, object_id) not in seen:
+        seen.add((action, integration, object_id))
+        audit(user, action, integration=integration, object_id=object_id)
 
 
 def client_address() -> str | None:

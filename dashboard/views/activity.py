@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.audit import AuditAction
 from core.browse import dead_letters, list_runs, run_duration, run_errors
 from core.errors import PacsbridgeError
 from core.integrations import list_integrations
 from core.store import Integration, RunStatus, SyncRun
 from core.sync import list_requests, request_sync, retry_dead_letter
 from dashboard._widgets import ago, no_integration_yet, pick_integration, plain, show_error
-from dashboard.auth import current_user, require_admin
+from dashboard.auth import audit, current_user, require_admin
 
 REFRESH_S = 2.0
 ADMINS_ONLY = "Admins only"
@@ -38,6 +39,7 @@ def resync(patient_id: str | None = None) -> None:
     except PacsbridgeError as exc:
         show_error(exc)
         return
+    audit(user, AuditAction.QUEUE_RESYNC, integration=name, object_id=queued.scope_value)
     what = f"patient {plain(patient_id.strip())}" if patient_id else name
     st.success(f"Resync of {what} queued (request {queued.id}); the worker takes it shortly.")
 
@@ -160,4 +162,5 @@ for letter in letters:
     ):
         require_admin(user, "retry dead letters")
         retry_dead_letter(integration.id, letter.uid)
+        audit(user, AuditAction.RETRY_DEAD_LETTER, integration=name, object_id=letter.uid)
         text_col.success(f"{plain(letter.uid)} is back in line for the next run.")

@@ -13,6 +13,7 @@ from datetime import timedelta
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.audit import AuditAction
 from core.integrations import list_integrations
 from core.patient_series import SIDES, UNKNOWN_SIDE, Point, patient_series
 from dashboard._widgets import (
@@ -23,7 +24,7 @@ from dashboard._widgets import (
     pick_integration,
     plain,
 )
-from dashboard.auth import current_user
+from dashboard.auth import audit_view, current_user
 
 DAY_MS = 86_400_000  # plotly's date axes count in milliseconds
 OVARY = {"left": "Left ovary", "right": "Right ovary", UNKNOWN_SIDE: "Ovary not stated"}
@@ -35,7 +36,7 @@ BIOMETRY_COLUMNS = {
     "gestational_age": "Gestational age",
 }
 
-current_user()
+user = current_user()
 st.title("Patient measurements")
 integrations = list_integrations()
 if not integrations:
@@ -51,6 +52,7 @@ if not patient_id.strip():
     st.stop()
 
 found = patient_series(name, patient_id)
+audit_view(user, AuditAction.VIEW_PATIENT, name, found.patient_id)
 if not found.studies:
     st.warning(
         f"No pulled study of patient {plain(found.patient_id)} in {name}. Check the ID, or look "

@@ -11,6 +11,7 @@ import math
 
 import streamlit as st
 
+from core.audit import AuditAction
 from core.browse import (
     PAGE_SIZE,
     NameMatch,
@@ -33,7 +34,7 @@ from dashboard._widgets import (
     plain,
     show_error,
 )
-from dashboard.auth import current_user, require_admin
+from dashboard.auth import audit, audit_view, current_user, require_admin
 
 user = current_user()
 st.title("Studies")
@@ -152,6 +153,7 @@ def show_study(contents: StudyContents) -> None:
     if st.button("Resync this study", disabled=not user.is_admin, help="Admins only"):
         require_admin(user, "queue a resync")
         queued = request_sync(name, study_uid=study.study_uid, requested_by=user.username)
+        audit(user, AuditAction.QUEUE_RESYNC, integration=name, object_id=study.study_uid)
         st.success(f"Resync queued (request {queued.id}); follow it on Sync activity.")
     images_col, measurements_col = st.columns([3, 2])
     with images_col:
@@ -216,4 +218,5 @@ if selected := st.session_state.get(OPEN_STUDY):
     except PacsbridgeError as exc:
         show_error(exc)
     else:
+        audit_view(user, AuditAction.VIEW_STUDY, name, contents.study.study_uid)
         show_study(contents)
