@@ -1,9 +1,11 @@
-"""Signing in to the dashboard, session timeout, and the admin-only guard.
+"""Signing in to the dashboard, session timeout, the admin-only guards, and audit records.
 
 Accounts live in the store (`pacsbridge users add`). The session keeps only the user's name,
-role and last activity: the password is checked in the sign-in callback and its field is
-emptied there, so it is neither kept in the session nor sent back to the browser. The account
-is read again on every run, so a removed user or a changed role takes effect at once.
+role and last activity: the password is checked in the sign-in callback (through
+core.sign_in, which backs off after failures) and its field is emptied there, so it is
+neither kept in the session nor sent back to the browser. The account is read again on every
+run, and by every state-changing callback (`admin_action`), so a removed user or a changed
+role takes effect at once.
 """
 
 from __future__ import annotations

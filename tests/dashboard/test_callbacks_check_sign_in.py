@@ -7,8 +7,10 @@ settings page, changes what the session or the store says about its user, and th
 
 from __future__ import annotations
 
+import ast
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -24,6 +26,7 @@ from dashboard.auth import SESSION_KEY
 from .conftest import PASSWORD
 
 PAGE = "views/settings.py"
+DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
 
 
 @pytest.fixture
@@ -104,3 +107,26 @@ def test_a_signed_out_tab_cannot_replay_a_stale_admin_widget(open_page, admin, n
 
     assert get_integration("north").enabled is True
     assert [t.label for t in at.text_input] == ["User name", "Password"]
+
+
+# Callbacks that change nothing but the session's own form, or sign in and out.
+FORM_ONLY_CALLBACKS = {"fill_from_preset", "_sign_out", "_check_sign_in"}
+
+
+def test_every_callback_that_changes_state_checks_sign_in_and_role():
+    """A page added later with an unchecked on_click/on_change fails here."""
+    unchecked = []
+    for path in sorted(DASHBOARD.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        checked = {
+            node.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef)
+            and any(getattr(d, "id", None) == "admin_action" for d in node.decorator_list)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.keyword) and node.arg in ("on_click", "on_change"):
+                name = getattr(node.value, "id", ast.unparse(node.value))
+                if name not in checked | FORM_ONLY_CALLBACKS:
+                    unchecked.append(f"{path.name}: {node.arg}={name}")
+    assert unchecked == []
