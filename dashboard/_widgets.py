@@ -23,14 +23,19 @@ OPEN_PATIENT = "open.patient"
 OPEN_STUDY = "open.study"
 PHI_PARAMS = ("patient", "study")  # what older links put in the URL
 # CommonMark lets a backslash escape any ASCII punctuation, which then shows as itself; escaping
-# all of it leaves no link, image, emphasis, HTML, autolink, math or Streamlit directive.
+# all of it leaves no link, image, emphasis, HTML, math or Streamlit directive.
 _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# GFM still turns bare URLs, www. names and e-mail addresses into links after escapes are
+# resolved; an invisible word joiner inside "://", "www." and after "@" breaks those patterns.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def plain(text: object) -> str:
     """`text` escaped to show as written where Streamlit reads markdown (alerts, headings,
     captions, labels). For what a PACS supplies: patient names, descriptions, error texts."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", str(text))
+    unlinked = _AUTOLINK.sub(WORD_JOINER, str(text))
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", unlinked)
 
 
 def keep_phi_out_of_the_url() -> None:

@@ -8,7 +8,7 @@ from core import store
 from core.integrations import add_integration
 from core.settings.model import IntegrationSettings
 from core.store import DeadLetter, HealthCheck, Study
-from dashboard._widgets import OPEN_PATIENT, OPEN_STUDY, plain
+from dashboard._widgets import OPEN_PATIENT, OPEN_STUDY, WORD_JOINER, plain
 
 # A patient name (or an error text) a hostile or careless PACS could send: as markdown it is a
 # link that looks like the dashboard's own.
@@ -82,10 +82,11 @@ def test_pacs_error_texts_are_not_read_as_markdown(hostile_clinic, open_page, vi
 
 
 def test_plain_leaves_nothing_markdown_could_act_on():
-    escaped = plain("a_b *c* <img src=x> :red[x] $x$ https://evil.example `c` \\")
+    escaped = plain("a_b *c* <img src=x> :red[x] $x$ https://evil.example `c` \\ a@b.example")
 
     assert escaped == (
-        r"a\_b \*c\* \<img src\=x\> \:red\[x\] \$x\$ https\:\/\/evil\.example \`c\` \\"
+        r"a\_b \*c\* \<img src\=x\> \:red\[x\] \$x\$ https\:" + WORD_JOINER + r"\/\/evil\.example "
+        r"\`c\` \\ a\@" + WORD_JOINER + r"b\.example"
     )
 
 
