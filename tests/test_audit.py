@@ -95,3 +95,45 @@ def test_cli_changes_are_recorded_and_shown_by_pacsbridge_audit(capsys, monkeypa
 
 def test_cli_audit_without_events_says_so(capsys):
     assert run(capsys, "audit") == (0, "Nothing recorded matches.\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["integrations", "add", "east", "--base-uri", "https://pacs.east.example/dicom-web/"],
+            ("add-integration", "east", None),
+        ),
+        (
+            ["integrations", "edit", "north", "--schedule-minutes", "7"],
+            ("change-integration", "north", None),
+        ),
+        (["integrations", "remove", "north", "--yes"], ("remove-integration", "north", None)),
+        (
+            [
+                "mapping",
+                "set",
+                "north",
+                "99ACME",
+                "F1",
+                "--kind",
+                "follicle_diameter",
+                "--unit",
+                "mm",
+            ],
+            ("change-mappings", "north", "99ACME F1"),
+        ),
+        (["reextract", "north"], ("reextract", "north", None)),
+    ],
+)
+def test_cli_changes_to_settings_and_mappings_are_recorded(capsys, argv, expected):
+    add_integration(
+        IntegrationSettings(name="north", base_uri="https://pacs.north.example/dicom-web/"), None
+    )
+
+    code, _ = run(capsys, *argv)
+
+    assert code == 0
+    [event] = audit_trail()
+    assert (event.action.value, event.integration, event.object_id) == expected
+    assert event.username.startswith("cli:")
