@@ -14,6 +14,7 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session, create_engine
 
 from core.home import database_url
+from core.store._audit import AuditAction, AuditEvent
 from core.store._measurements import CodeMapping, Measurement
 from core.store._models import Integration, utcnow
 from core.store._pulled import Instance, InstanceMetadata, Series, Study
@@ -32,6 +33,8 @@ from core.store._sync import (
 from core.store._users import User, UserRole
 
 __all__ = [
+    "AuditAction",
+    "AuditEvent",
     "CodeMapping",
     "DeadLetter",
     "HealthCheck",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
+from core.store._audit import AuditEvent
 from core.store._measurements import CodeMapping, Measurement
 from core.store._models import Integration
 from core.store._pulled import Instance, InstanceMetadata, Series, Study
@@ -40,6 +41,36 @@ def add_column(table: str, column: str, ddl_type: str) -> Step:
     return step
 
 
+def append_only(table: str) -> Step:
+    """Make the database itself refuse UPDATE and DELETE on `table`, whoever connects."""
+
+    def step(connection: Connection) -> None:
+        if connection.dialect.name == "sqlite":
+            for verb in ("UPDATE", "DELETE"):
+                connection.execute(
+                    text(
+                        f'CREATE TRIGGER "{table}_no_{verb.lower()}" BEFORE {verb} ON "{table}" '
+                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+                    )
+                )
+        elif connection.dialect.name == "postgresql":
+            connection.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION pacsbridge_append_only() RETURNS trigger "
+                    "LANGUAGE plpgsql AS $$ BEGIN "
+                    "RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    f'CREATE TRIGGER "{table}_append_only" BEFORE UPDATE OR DELETE ON "{table}" '
+                    "FOR EACH ROW EXECUTE FUNCTION pacsbridge_append_only()"
+                )
+            )
+
+    return step
+
+
 STEPS: list[Step] = [
     create_tables(Integration),
     create_tables(Study, Series, Instance, InstanceMetadata),
@@ -54,6 +85,8 @@ STEPS: list[Step] = [
     ),
     add_column("integration", "trigger_follicle_count", "INTEGER NOT NULL DEFAULT 3"),
     add_column("integration", "trigger_diameter_mm", "FLOAT NOT NULL DEFAULT 17.0"),
+    create_tables(AuditEvent),
+    append_only("auditevent"),
 ]
 
 

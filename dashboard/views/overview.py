@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.status import IntegrationStatus, Light, integration_statuses
-from dashboard._widgets import INTEGRATION_PARAM, ago, no_integration_yet
+from dashboard._widgets import INTEGRATION_PARAM, ago, no_integration_yet, plain
 from dashboard.auth import current_user
 
 DOTS = {Light.GREEN: "🟢", Light.AMBER: "🟠", Light.RED: "🔴"}
@@ -17,7 +17,7 @@ def card(status: IntegrationStatus) -> None:
         disabled = "" if status.enabled else " · disabled"
         syncing = " · syncing now" if status.syncing else ""
         head.markdown(f"### {DOTS[status.light]} {status.name}{disabled}{syncing}")
-        head.caption(f"{status.light.value}: {status.reason}")
+        head.caption(f"{status.light.value}: {plain(status.reason)}")
         numbers.markdown(
             f"**{status.studies:,}** studies · **{status.instances:,}** instances pulled  \n"
             f"Last successful sync: {ago(status.last_success_at)}"
@@ -28,7 +28,7 @@ def card(status: IntegrationStatus) -> None:
             "views/connection.py", label="Connection test", icon="🔌", query_params=params
         )
         if status.last_error:
-            st.error(status.last_error)
+            st.error(plain(status.last_error))
             if status.last_error_hint:
                 st.caption(status.last_error_hint)
         for warning in status.warnings:

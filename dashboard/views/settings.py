@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 
 import streamlit as st
 
+from core.audit import AuditAction
 from core.checks.connection_test import run_connection_test
 from core.errors import ConfigProblem, InvalidIntegration, PacsbridgeError
 from core.integrations import (
@@ -29,9 +30,9 @@ from core.settings.model import IntegrationSettings
 from core.settings.presets import PRESETS
 from core.settings.templates import TEMPLATE_LABELS, TemplateKind
 from core.settings.validation import normalise_base_uri, settings_warnings, validate_settings
-from core.store import Integration
+from core.store import Integration, User
 from dashboard._widgets import INTEGRATION_PARAM, show_connection_test, show_error
-from dashboard.auth import current_user, require_admin
+from dashboard.auth import admin_action, audit, current_user, require_admin
 
 NEW = "➕ New integration"
 TARGET_KEY = "settings.target"
@@ -103,7 +104,8 @@ def example_url(draft: IntegrationSettings, kind: TemplateKind) -> str:
     return urljoin(normalise_base_uri(draft.base_uri), path)
 
 
-def save(prefix: str, record_name: str | None) -> None:
+@admin_action
+def save(user: User, prefix: str, record_name: str | None) -> None:
     # A callback: it runs before the page is drawn again, so the secret field can be emptied.
     record = get_integration(record_name) if record_name else None
     draft = draft_of(prefix, record)
@@ -116,18 +118,24 @@ def save(prefix: str, record_name: str | None) -> None:
     except PacsbridgeError as exc:
         st.session_state[FLASH_KEY] = exc
         return
+    action = AuditAction.CHANGE_INTEGRATION if record_name else AuditAction.ADD_INTEGRATION
+    audit(user, action, integration=saved.name)
     st.session_state[key(prefix, "secret")] = ""
     st.session_state[TARGET_KEY] = saved.name
     st.session_state[FLASH_KEY] = f"Saved {saved.name}."
 
 
-def set_enabled(name: str, enabled: bool) -> None:
+@admin_action
+def set_enabled(user: User, name: str, enabled: bool) -> None:
     edit_integration(name, {"enabled": enabled})
+    audit(user, AuditAction.CHANGE_INTEGRATION, integration=name)
     st.session_state[FLASH_KEY] = f"{name} {'enabled' if enabled else 'disabled'}."
 
 
-def remove(name: str) -> None:
+@admin_action
+def remove(user: User, name: str) -> None:
     remove_integration(name)
+    audit(user, AuditAction.REMOVE_INTEGRATION, integration=name)
     st.session_state[TARGET_KEY] = NEW
     st.session_state[FLASH_KEY] = f"Removed {name}."
 

@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "worker": ("_worker", "run scheduled and requested syncs and health checks in the foreground"),
     "users": ("_users", "dashboard accounts (viewer or admin)"),
+    "audit": ("_audit", "the audit trail: sign-ins, views, changes and resyncs"),
     "dashboard": ("_dashboard", "run the support dashboard (Streamlit) on 127.0.0.1:8501"),
 }
 

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from core.audit import AuditAction
 from core.errors import InvalidInput
 from core.integrations import (
     add_integration,
@@ -21,6 +22,7 @@ from core.settings.auth import SECRET_LABELS, AuthKind
 from core.settings.model import IntegrationSettings
 from core.settings.presets import PRESETS, get_preset
 from core.settings.templates import TemplateKind
+from pacsbridge.cli._audit import record_by_operator
 from pacsbridge.cli._output import print_json, print_table, print_warnings
 
 SECRET_ENV = "PACSBRIDGE_SECRET"  # noqa: S105 - the name of the variable, not a secret
@@ -167,6 +169,7 @@ def _add(args: argparse.Namespace) -> int:
     )
     secret = read_secret(SECRET_LABELS[settings.auth_kind]) if settings.needs_secret() else None
     record = add_integration(settings, secret)
+    record_by_operator(AuditAction.ADD_INTEGRATION, integration=record.name)
     return _report(describe_integration(record), args, f"Added integration {record.name}.")
 
 
@@ -188,6 +191,7 @@ def _edit(args: argparse.Namespace) -> int:
     if not changes and secret is None:
         raise InvalidInput("nothing to change", hint="Give at least one option; see --help.")
     record = edit_integration(args.name, changes, secret)
+    record_by_operator(AuditAction.CHANGE_INTEGRATION, integration=record.name)
     return _report(describe_integration(record), args, f"Updated integration {record.name}.")
 
 
@@ -203,6 +207,7 @@ def _remove(args: argparse.Namespace) -> int:
             print("Not removed.")
             return 1
     remove_integration(args.name)
+    record_by_operator(AuditAction.REMOVE_INTEGRATION, integration=args.name)
     if args.json:
         print_json({"ok": True, "removed": args.name})
     else:

@@ -19,7 +19,7 @@ from core.status import Light, integration_statuses
 from core.store import HealthCheck, Instance, RunStatus, Series, Study, SyncError, SyncRun, utcnow
 from pacsbridge.demo import synthetic as factory
 
-from .conftest import page_text
+from .conftest import page_text, shown
 
 REMOTE_HTTP = "http://pacs.clinic.example/dicom-web/"
 
@@ -171,7 +171,7 @@ def test_overview_shows_every_clinic_with_colour_counts_error_and_warnings(open_
     headings = [v for v in values(at.markdown) if v.startswith("### ")]
     assert headings == ["### 🟢 north", "### 🟠 south", "### 🔴 test-lab"]
     assert "**2** studies · **6** instances pulled" in " ".join(values(at.markdown))
-    assert values(at.error) == [
+    assert [shown(v) for v in values(at.error)] == [
         "instance 1.2.3.4: frame refused",
         "test-lab is unreachable. Check the VPN.",
     ]
@@ -411,7 +411,7 @@ def test_connection_test_red_box_says_what_is_wrong_and_what_to_do(
     next(b for b in at.button if b.label == "Test connection").click().run()
 
     assert not at.success
-    [error] = values(at.error)
+    [error] = [shown(v) for v in values(at.error)]
     assert error.startswith("Connection failed:")
     assert "401" in error
     assert "Check the username and password" in error
