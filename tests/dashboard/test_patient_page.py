@@ -283,7 +283,7 @@ def ripe_cohort(integration_id: int, day: str, uid: str, sizes: list[float]) -> 
 
 def test_trigger_criterion_is_marked_as_information(cycle, open_page, viewer):
     ripe_cohort(cycle, "20261109", "1.2.3.5", [18.5, 17.2, 17.0, 12.0])
-    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    app = open_page(PAGE, viewer, integration="clinic", session={OPEN_PATIENT: "FC-1001"})
     assert not app.exception
     scans = app.dataframe[0].value
     assert scans["Trigger criterion"].tolist() == ["", "", "", "met"]
@@ -298,7 +298,7 @@ def test_trigger_criterion_is_marked_as_information(cycle, open_page, viewer):
 def test_cycle_choice_and_downloads(cycle, open_page, viewer):
     # A second cycle a year later.
     ripe_cohort(cycle, "20271101", "1.2.3.6", [8.0, 7.0])
-    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    app = open_page(PAGE, viewer, integration="clinic", session={OPEN_PATIENT: "FC-1001"})
     assert not app.exception
     choice = app.selectbox(key="cycle")
     assert choice.options == [
