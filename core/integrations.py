@@ -7,16 +7,18 @@ reaches the session.
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlmodel import select
 
-from core import store
+from core import files, store
 from core.errors import (
     ConfigProblem,
     IntegrationExists,
     InvalidIntegration,
+    PacsbridgeError,
     SecretNeedsReentry,
     UnknownIntegration,
 )
@@ -133,8 +135,25 @@ def edit_integration(name: str, changes: dict[str, Any], secret: str | None = No
 
 
 def remove_integration(name: str) -> None:
+    """Delete the integration, everything pulled for it from the store, then its files.
+
+    Files go last: a crash in between leaves files no row points at (ids are never reused, so
+    no later integration adopts them), never a row pointing at a missing file.
+    """
     with store.session() as db:
-        db.delete(_get(db, name))
+        record = _get(db, name)
+        integration_id = record.id
+        db.delete(record)
+    folder = files.absolute(files.integration_dir(integration_id))
+    try:
+        shutil.rmtree(folder)
+    except FileNotFoundError:
+        pass  # nothing was pulled
+    except OSError as exc:
+        raise PacsbridgeError(
+            f"{name} was removed, but its pulled files could not be deleted ({exc.strerror})",
+            hint=f"Delete {folder} by hand; nothing refers to it any more.",
+        ) from exc
 
 
 def get_integration(name: str) -> Integration:

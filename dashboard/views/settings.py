@@ -293,6 +293,8 @@ if record is not None:
         args=(record.name, not record.enabled),
     )
     with st.expander(f"Remove {record.name}"):
-        st.write("Removes its settings and everything pulled for it from the store.")
+        st.write(
+            "Removes its settings, everything pulled for it from the store, and its pulled images."
+        )
         confirm = st.text_input(f"Type {record.name} to confirm", key=key(prefix, "confirm"))
         st.button("Remove", disabled=confirm != record.name, on_click=remove, args=(record.name,))
