@@ -25,12 +25,12 @@ from pathlib import Path
 import requests
 
 from core.errors import InvalidInput, PacsbridgeError
+from core.home import first_admin_password_file, write_private_file
 from core.store import UserRole
-from core.users import add_user, has_users
+from core.users import FIRST_ADMIN, add_user, has_users
 
 DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 8501
-FIRST_ADMIN = "admin"
 READY_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.2
 STOP_TIMEOUT_S = 10.0
@@ -121,23 +121,29 @@ def check_port_free(address: str, port: int) -> None:
             ) from None
 
 
-def ensure_first_admin() -> str | None:
+def ensure_first_admin() -> Path | None:
     """Create the account `admin` with a random password when there is no account at all;
-    return the password (it is stored only as a hash), or None when accounts exist."""
+    leave the password in a file only this user can read and return its path (None when
+    accounts exist). The store keeps only a hash."""
     if has_users():
         return None
     password = secrets.token_urlsafe(18)
     add_user(FIRST_ADMIN, password, UserRole.ADMIN)
-    return password
+    path = first_admin_password_file()
+    write_private_file(path, password + "\n")
+    return path
 
 
-def announce_first_admin(password: str | None) -> None:
-    if password is None:
+def announce_first_admin(password_file: Path | None) -> None:
+    if password_file is None:
         return
-    print("First dashboard account created (the password is shown this once):")
-    print(f"  user:     {FIRST_ADMIN}")
-    print(f"  password: {password}")
-    print(f"  change it with: pacsbridge users password {FIRST_ADMIN}", flush=True)
+    print(f"First dashboard account created: user {FIRST_ADMIN}.")
+    print(f"  Its password is in {password_file} (readable by this user only).")
+    print(
+        f"  After signing in, set your own with `pacsbridge users password {FIRST_ADMIN}`;"
+        " that also deletes the file.",
+        flush=True,
+    )
 
 
 def start_dashboard(address: str, port: int) -> subprocess.Popen[bytes]:
