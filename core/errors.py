@@ -88,3 +88,7 @@ class IntegrationExists(PacsbridgeError):
 
 class SecretStoreError(PacsbridgeError):
     """Stored secrets cannot be read (key file missing, unreadable or replaced)."""
+
+
+class UnsafePermissions(PacsbridgeError):
+    """Pacsbridge's state folder or data root can be read by other users of the machine."""

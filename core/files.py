@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.home import pacsbridge_home
+from core.home import DATA_DIR, pacsbridge_home
 from core.uids import check_uid
 
-FILES_DIR = "files"
+FILES_DIR = DATA_DIR
 THUMBNAIL_NAME = "thumbnail.jpg"
 
 

@@ -169,7 +169,7 @@ def test_the_first_password_is_left_in_a_private_file_never_printed(
     pacsbridge_home, monkeypatch, capsys
 ):
     # Left over from an earlier install, readable by everyone: replaced, not reused.
-    pacsbridge_home.mkdir(parents=True)
+    pacsbridge_home.mkdir(mode=0o700, parents=True)
     (pacsbridge_home / "first-admin-password").write_text("old\n")
     (pacsbridge_home / "first-admin-password").chmod(0o644)
 

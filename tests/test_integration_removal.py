@@ -101,7 +101,7 @@ def test_the_id_of_a_removed_integration_is_never_given_again():
 def test_an_older_sqlite_store_is_rebuilt_to_never_reuse_ids_and_keeps_its_rows(
     pacsbridge_home, monkeypatch
 ):
-    pacsbridge_home.mkdir(parents=True)
+    pacsbridge_home.mkdir(mode=0o700, parents=True)
     engine = create_engine(f"sqlite:///{pacsbridge_home / 'pacsbridge.db'}")
     # The table as it was created before ids were kept from reuse: without AUTOINCREMENT.
     with monkeypatch.context() as before, engine.begin() as connection:
