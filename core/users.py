@@ -23,6 +23,8 @@ from core import store
 from core.errors import InvalidInput, PacsbridgeError
 from core.store import User, UserRole, utcnow
 
+# The account created when there is none (`pacsbridge dashboard --with-worker`, the demo).
+FIRST_ADMIN = "admin"
 MIN_PASSWORD_LENGTH = 12
 # scrypt reads all of a password; a cap keeps one request from costing the server minutes.
 MAX_PASSWORD_LENGTH = 1024

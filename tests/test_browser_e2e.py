@@ -161,7 +161,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
     running = DemoProcess(process)
     threading.Thread(target=running.read_output, daemon=True).start()
     try:
-        password = running.wait_for(r"^\s+password: (\S+)$", DEMO_START_TIMEOUT_S).group(1)
+        password_file = running.wait_for(r"^\s+Its password is in (\S+) ", DEMO_START_TIMEOUT_S)
+        password = Path(password_file.group(1)).read_text().strip()
+        assert password not in running.output()
         url = running.wait_for(r"^Dashboard: (http://\S+)", DEMO_START_TIMEOUT_S).group(1)
         first_sync = running.wait_for(r"^First sync (done|ended.*)", DEMO_START_TIMEOUT_S)
         assert first_sync.group(1) == "done", running.output()

@@ -393,7 +393,7 @@ def test_unusable_pacs_fails_the_run_with_message_and_hint_and_writes_nothing(
 
 
 def test_a_version_1_database_is_migrated_and_keeps_its_integration(mock, pacsbridge_home):
-    pacsbridge_home.mkdir(parents=True)
+    pacsbridge_home.mkdir(mode=0o700, parents=True)
     engine = create_engine(f"sqlite:///{pacsbridge_home / 'pacsbridge.db'}")
     with engine.begin() as connection:
         STEPS[0](connection)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
+from sqlalchemy.schema import CreateTable
 from sqlmodel import SQLModel
 
 from core.store._audit import AuditEvent
@@ -71,6 +72,37 @@ def append_only(table: str) -> Step:
     return step
 
 
+def never_reuse_integration_ids(connection: Connection) -> None:
+    """Rebuild a SQLite `integration` table made before it had AUTOINCREMENT.
+
+    SQLite cannot add AUTOINCREMENT to a table, so this is SQLite's documented table rebuild:
+    with foreign keys off (else dropping the old table would cascade to every pulled row), copy
+    the rows into a new table, drop the old one, give the new one its name and indexes.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    created = connection.execute(
+        text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'integration'")
+    ).scalar_one()
+    if "AUTOINCREMENT" in created.upper():
+        return
+    # Effective only outside a transaction; pysqlite has not begun one yet (it does so before
+    # the first data change), and `migrate` discards the connection afterwards.
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    if connection.exec_driver_sql("PRAGMA foreign_keys").scalar_one():
+        raise RuntimeError("cannot turn SQLite foreign keys off to rebuild the integration table")
+    table = Integration.__table__  # type: ignore[attr-defined]
+    rebuilt = table.to_metadata(MetaData(), name="integration_rebuilt")
+    connection.execute(CreateTable(rebuilt))
+    connection.execute(rebuilt.insert().from_select(list(table.columns.keys()), select(table)))
+    connection.exec_driver_sql("DROP TABLE integration")
+    connection.exec_driver_sql("ALTER TABLE integration_rebuilt RENAME TO integration")
+    for index in table.indexes:
+        index.create(connection)
+    if connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+        raise RuntimeError("rebuilding the integration table broke a foreign key")
+
+
 STEPS: list[Step] = [
     create_tables(Integration),
     create_tables(Study, Series, Instance, InstanceMetadata),
@@ -87,6 +119,7 @@ STEPS: list[Step] = [
     add_column("integration", "trigger_diameter_mm", "FLOAT NOT NULL DEFAULT 17.0"),
     create_tables(AuditEvent),
     append_only("auditevent"),
+    never_reuse_integration_ids,
 ]
 
 
@@ -113,4 +146,6 @@ def migrate(engine: Engine) -> int:
             step(connection)
             connection.execute(text("UPDATE schema_version SET version = :v"), {"v": number})
             version = number
+    # A step may have changed connection settings (SQLite's foreign_keys); start afresh.
+    engine.dispose()
     return version

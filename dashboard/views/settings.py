@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.audit import AuditAction
 from core.checks.connection_test import run_connection_test
-from core.errors import ConfigProblem, InvalidIntegration, PacsbridgeError
+from core.errors import ConfigProblem, InvalidIntegration, PacsbridgeError, SecretNeedsReentry
 from core.integrations import (
     add_integration,
     describe_integration,
@@ -23,7 +23,9 @@ from core.integrations import (
     integration_secret,
     list_integrations,
     remove_integration,
+    secret_destination_changes,
     settings_of,
+    stored_secret_reusable,
 )
 from core.settings.auth import SECRET_LABELS, AuthKind
 from core.settings.model import IntegrationSettings
@@ -69,15 +71,20 @@ def draft_of(prefix: str, record: Integration | None) -> IntegrationSettings:
 def problems_of(
     draft: IntegrationSettings, record: Integration | None, typed_secret: str
 ) -> dict[str, list[ConfigProblem]]:
-    """The validator's problems by field, and a missing secret (which the store checks)."""
+    """The validator's problems by field, and a missing secret (which the store checks): none
+    stored, or a stored one the draft would send to another destination."""
     try:
         validate_settings(draft)
         found = []
     except InvalidIntegration as exc:
         found = exc.problems
-    if draft.needs_secret() and not typed_secret and not (record and record.secret_ciphertext):
+    if draft.needs_secret() and not typed_secret:
         what = SECRET_LABELS[draft.auth_kind]
-        found.append(ConfigProblem("secret", f"no {what} is stored", f"Set the {what}."))
+        if not (record and record.secret_ciphertext):
+            found.append(ConfigProblem("secret", f"no {what} is stored", f"Set the {what}."))
+        elif changes := secret_destination_changes(settings_of(record), draft):
+            stored_what = SECRET_LABELS[AuthKind(record.auth_kind)]
+            found.extend(SecretNeedsReentry(stored_what, what, changes).problems)
     grouped: dict[str, list[ConfigProblem]] = {}
     for problem in found:
         grouped.setdefault(problem.field, []).append(problem)
@@ -244,7 +251,7 @@ if draft.needs_secret():
         autocomplete="new-password",
         help="Write-only: the stored one is never shown. Leave empty to keep it.",
     )
-    if record and record.secret_ciphertext:
+    if record and stored_secret_reusable(record, draft):
         st.caption(f"A {what} is stored; leave the field empty to keep it.")
 
 st.subheader("Path templates")
@@ -285,8 +292,9 @@ st.subheader("Test and save")
 patient_id = st.text_input("Patient ID for the test", key=key(prefix, "test_patient")).strip()
 test_column, save_column = st.columns(2)
 if test_column.button("Test before save", disabled=bool(problems) or not patient_id):
+    # The stored secret only goes where it was given for, even if the button was not disabled.
     secret = st.session_state.get(key(prefix, "secret")) or (
-        integration_secret(record) if record else None
+        integration_secret(record) if record and stored_secret_reusable(record, draft) else None
     )
     with st.spinner("Asking the PACS…"):
         show_connection_test(run_connection_test(validate_settings(draft), secret, patient_id))
@@ -308,6 +316,8 @@ if record is not None:
         args=(record.name, not record.enabled),
     )
     with st.expander(f"Remove {record.name}"):
-        st.write("Removes its settings and everything pulled for it from the store.")
+        st.write(
+            "Removes its settings, everything pulled for it from the store, and its pulled images."
+        )
         confirm = st.text_input(f"Type {record.name} to confirm", key=key(prefix, "confirm"))
         st.button("Remove", disabled=confirm != record.name, on_click=remove, args=(record.name,))

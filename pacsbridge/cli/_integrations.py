@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from core.audit import AuditAction
-from core.errors import InvalidInput
+from core.errors import InvalidInput, SecretNeedsReentry
 from core.integrations import (
     add_integration,
     describe_integration,
@@ -190,7 +190,14 @@ def _edit(args: argparse.Namespace) -> int:
         secret = read_secret(SECRET_LABELS.get(kind, "secret"))
     if not changes and secret is None:
         raise InvalidInput("nothing to change", hint="Give at least one option; see --help.")
-    record = edit_integration(args.name, changes, secret)
+    try:
+        record = edit_integration(args.name, changes, secret)
+    except SecretNeedsReentry as exc:
+        raise InvalidInput(
+            str(exc),
+            hint=f"Repeat the command with --set-secret and give the {exc.what} "
+            f"in ${SECRET_ENV} or at the prompt.",
+        ) from exc
     record_by_operator(AuditAction.CHANGE_INTEGRATION, integration=record.name)
     return _report(describe_integration(record), args, f"Updated integration {record.name}.")
 

@@ -10,8 +10,16 @@ from datetime import datetime
 
 from core.audit import AuditAction
 from core.errors import InvalidInput
+from core.home import first_admin_password_file
 from core.store import User, UserRole
-from core.users import add_user, list_users, normalise_username, remove_user, set_password
+from core.users import (
+    FIRST_ADMIN,
+    add_user,
+    list_users,
+    normalise_username,
+    remove_user,
+    set_password,
+)
 from pacsbridge.cli._audit import record_by_operator
 from pacsbridge.cli._integrations import SECRET_ENV
 from pacsbridge.cli._output import print_json, print_table
@@ -110,6 +118,9 @@ def _remove(args: argparse.Namespace) -> int:
 def _password(args: argparse.Namespace) -> int:
     user = set_password(args.name, read_new_password())
     record_by_operator(AuditAction.CHANGE_PASSWORD, object_id=user.username)
+    # The generated first password is now stale; no copy of a password should outlive its use.
+    if user.username == FIRST_ADMIN:
+        first_admin_password_file().unlink(missing_ok=True)
     if args.json:
         print_json({"ok": True, "username": user.username})
     else:

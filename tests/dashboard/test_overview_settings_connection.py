@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from support.tls_server import serve_http
 
 from core import store
 from core.integrations import (
@@ -475,3 +476,47 @@ def test_monitoring_settings_are_checked_and_saved_per_integration(open_page, ad
     assert record.follicle_thresholds() == (11, 15, 18)
     assert (record.trigger_follicle_count, record.trigger_diameter_mm) == (2, 18.0)
     assert record.cycle_gap_days == 14
+
+
+def test_an_edited_address_needs_the_secret_again_before_test_or_save(
+    open_page, admin, orthanc, clinic, patient_id
+):
+    add_integration(clinic, orthanc.password)
+    at = open_page("views/settings.py", admin, integration="clinic")
+    with serve_http() as elsewhere:
+        field(at, "base_uri").input(elsewhere.base_uri)
+        field(at, "test_patient").input(patient_id)
+        at.run()
+
+        assert "A password is stored; leave the field empty to keep it." not in values(at.caption)
+        assert any(c.startswith("Required. Enter the password again") for c in values(at.caption))
+        test = next(b for b in at.button if b.label == "Test before save")
+        save = next(b for b in at.button if b.label == "Save")
+        assert test.disabled
+        assert save.disabled
+        # Pressed anyway, as a forged websocket message would: still nothing is sent or saved.
+        test.proto.disabled = False
+        test.click().run()
+        save = next(b for b in at.button if b.label == "Save")
+        save.proto.disabled = False
+        save.click().run()
+
+    assert elsewhere.authorizations == []
+    record = get_integration("clinic")
+    assert record.base_uri == clinic.base_uri
+    assert integration_secret(record) == orthanc.password
+
+
+def test_an_edited_address_with_the_secret_entered_again_is_saved(
+    open_page, admin, orthanc, clinic
+):
+    add_integration(clinic, orthanc.password)
+    at = open_page("views/settings.py", admin, integration="clinic")
+    field(at, "auth_kind").set_value("bearer").run()
+    assert next(b for b in at.button if b.label == "Save").disabled
+
+    field(at, "secret").input("a-bearer-token").run()
+    next(b for b in at.button if b.label == "Save").click().run()
+
+    assert "Saved clinic." in values(at.success)
+    assert integration_secret(get_integration("clinic")) == "a-bearer-token"
