@@ -41,7 +41,7 @@ from core.dicomweb import (
     ServerError,
     TlsProtocolMismatch,
 )
-from core.dicomweb._client import CHUNK_SIZE
+from core.dicomweb._transport import CHUNK_SIZE
 from core.errors import InvalidInput
 from core.settings.model import IntegrationSettings
 

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from core import files, store
 from core.dicomweb import RetryPolicy
-from core.dicomweb._client import CHUNK_SIZE
+from core.dicomweb._transport import CHUNK_SIZE
 from core.integrations import add_integration, get_integration, integration_secret
 from core.secrets import SecretBox
 from core.settings.auth import AuthKind

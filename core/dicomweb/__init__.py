@@ -4,7 +4,14 @@ The public surface is what this module exports, plus `dicom_json` for reading DI
 the underscore modules are private to this package."""
 
 from core.dicomweb._auth import ClientCredentials
-from core.dicomweb._client import DicomwebClient, FileFrameSink, FrameSink, QidoResult, SavedFrame
+from core.dicomweb._client import (
+    DicomwebClient,
+    FileFrameSink,
+    FrameLimits,
+    FrameSink,
+    QidoResult,
+    SavedFrame,
+)
 from core.dicomweb._errors import (
     AuthenticationRejected,
     CaBundleUnusable,
@@ -25,6 +32,8 @@ from core.dicomweb._errors import (
     PermissionDenied,
     ReadTimeout,
     RequestRejected,
+    ResponseTooLarge,
+    ResponseTooSlow,
     ServerBusy,
     ServerError,
     Timeout,
@@ -49,6 +58,7 @@ __all__ = [
     "DateRange",
     "DicomwebClient",
     "FileFrameSink",
+    "FrameLimits",
     "FrameSink",
     "HostNotFound",
     "HttpStatusError",
@@ -63,6 +73,8 @@ __all__ = [
     "QidoResult",
     "ReadTimeout",
     "RequestRejected",
+    "ResponseTooLarge",
+    "ResponseTooSlow",
     "RetryPolicy",
     "SavedFrame",
     "ServerBusy",

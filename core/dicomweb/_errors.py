@@ -291,3 +291,21 @@ class MalformedResponse(PacsError):
     default_hint = (
         "The server sent a damaged answer; retry, and report it to the clinic if it repeats."
     )
+
+
+class ResponseTooLarge(MalformedResponse):
+    """The answer ran past the size this integration accepts for it; the rest was not read."""
+
+    default_hint = (
+        "If the PACS really sends answers this large, raise the cap: "
+        "`pacsbridge integrations edit NAME --max-response-mb N`."
+    )
+
+
+class ResponseTooSlow(Timeout):
+    """The answer kept coming, but not within the overall deadline for one answer."""
+
+    default_hint = (
+        "The PACS or the link to it is very slow, or it sends an answer that never ends; the "
+        "next sync continues with what is already on disk."
+    )

@@ -42,6 +42,9 @@ class IntegrationSettings(SQLModel):
     # series and reports that arrive after the exam day are still found.
     lookback_days: int = 3
     enabled: bool = True
+    # The largest search or metadata answer read, in MB: a PACS sending an endless or huge
+    # body must not exhaust the worker that serves every clinic. Frames have their own caps.
+    max_response_mb: int = 64
 
     def templates(self) -> PathTemplates:
         return PathTemplates(

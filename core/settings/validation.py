@@ -140,6 +140,7 @@ def limit_problems(settings: IntegrationSettings) -> list[ConfigProblem]:
         ("page_size", settings.page_size, 1, max_page, "results per page"),
         ("schedule_minutes", settings.schedule_minutes, 1, 1440, "minutes"),
         ("lookback_days", settings.lookback_days, 0, 365, "days"),
+        ("max_response_mb", settings.max_response_mb, 1, 4096, "MB"),
     ]
     return [
         ConfigProblem(field, f"{value} is outside {low}–{high} {unit}", f"Use {low}–{high} {unit}.")

@@ -48,6 +48,7 @@ STEPS: list[Step] = [
     create_tables(Measurement, CodeMapping),
     add_column("syncrun", "measurements", "INTEGER NOT NULL DEFAULT 0"),
     create_tables(User),
+    add_column("integration", "max_response_mb", "INTEGER NOT NULL DEFAULT 64"),
 ]
 
 

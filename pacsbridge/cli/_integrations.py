@@ -51,6 +51,11 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
             "help": "scheduled runs re-search this many days before the last one",
         },
     ),
+    (
+        "--max-response-mb",
+        "max_response_mb",
+        {"type": int, "metavar": "MB", "help": "largest search or metadata answer accepted"},
+    ),
 ] + [
     (f"--{kind.value.replace('_', '-')}", kind.value, {"metavar": "TEMPLATE"})
     for kind in TemplateKind
