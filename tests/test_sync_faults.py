@@ -439,9 +439,13 @@ def test_endless_and_oversized_answers_fail_their_instance_within_the_caps_and_t
     frame_bytes = len(factory.expected_frame_bytes(datasets[1], 1))
     expected = {
         datasets[0].SOPInstanceUID: "ran past the cap of 1 MB",
-        datasets[1].SOPInstanceUID: f"frame 1 ran past the {frame_bytes + 1} bytes its image allows",
+        datasets[
+            1
+        ].SOPInstanceUID: f"frame 1 ran past the {frame_bytes + 1} bytes its image allows",
         datasets[2].SOPInstanceUID: "ran past the cap of",
-        datasets[3].SOPInstanceUID: f"frame 1 ran past the {frame_bytes + 1} bytes its image allows",
+        datasets[
+            3
+        ].SOPInstanceUID: f"frame 1 ran past the {frame_bytes + 1} bytes its image allows",
     }
     for uid, said in expected.items():
         assert said in errors[uid].message
