@@ -76,16 +76,24 @@ def in_range(value: str, wanted: str) -> bool:
     return (not start or value >= start) and (not end or value <= end)
 
 
-class CutBody(io.BufferedReader):
-    """A response body that delivers `data`, then fails like a connection reset mid-answer."""
+# How a transfer is cut: the socket error raised once the delivered part is read.
+CUTS = {
+    "reset": lambda: ConnectionResetError(104, "Connection reset by peer"),
+    "read-timeout": lambda: TimeoutError("The read operation timed out"),
+}
 
-    def __init__(self, data: bytes) -> None:
+
+class CutBody(io.BufferedReader):
+    """A response body that delivers `data`, then fails like a connection cut mid-answer."""
+
+    def __init__(self, data: bytes, cut: str = "reset") -> None:
         super().__init__(io.BytesIO())
         self._data = data
+        self._cut = cut
 
     def read(self, size: int | None = -1) -> bytes:
         if not self._data:
-            raise ConnectionResetError(104, "Connection reset by peer")
+            raise CUTS[self._cut]()
         size = len(self._data) if size is None or size < 0 else size
         chunk, self._data = self._data[:size], self._data[size:]
         return chunk
@@ -125,7 +133,10 @@ class FakePacs:
         self.datasets = {ds.SOPInstanceUID: ds for ds in datasets}
         self.refuse: int | Exception | None = None  # every request: this status or error
         self.metadata_status: dict[str, int] = {}  # instance UID → its metadata's status
-        self.cut_frames: set[str] = set()  # instances whose next frames body is cut
+        # Instance UID → how many of its next frames answers are cut, and how: a socket
+        # error (CUTS) or "short", a body shorter than its Content-Length.
+        self.cut_frames: dict[str, int] = {}
+        self.cut_kind = "reset"
         # A hostile PACS: instance UID → elements replaced in its metadata; → which of its
         # answers never ends ("metadata", "frame" or "preamble"); instances whose frame parts
         # are larger than their image.
@@ -231,10 +242,15 @@ class FakePacs:
         extra = b"\x01" * 1000 if ds.SOPInstanceUID in self.oversized else b""
         parts = [body_part(factory.expected_frame_bytes(ds, n) + extra, syntax) for n in numbers]
         body: Any = b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
-        if ds.SOPInstanceUID in self.cut_frames:  # once: one network read's worth, then reset
-            self.cut_frames.discard(ds.SOPInstanceUID)
-            body = CutBody(body[:CHUNK_SIZE])
-        return 200, {"Content-Type": MULTIPART}, body
+        headers = {"Content-Type": MULTIPART}
+        if self.cut_frames.get(ds.SOPInstanceUID):  # one network read's worth, then cut
+            self.cut_frames[ds.SOPInstanceUID] -= 1
+            if self.cut_kind == "short":
+                headers["Content-Length"] = str(len(body))
+                body = body[:CHUNK_SIZE]
+            else:
+                body = CutBody(body[:CHUNK_SIZE], self.cut_kind)
+        return 200, headers, body
 
 
 def exam(n_series: int = 2, n_instances: int = 3, **kwargs: Any) -> list[Dataset]:
@@ -371,15 +387,51 @@ def test_studies_gone_from_the_pacs_do_not_block_the_recheck_of_the_others(mock,
 # --- a connection cut in the middle of a frames body ----------------------------------------
 
 
-def test_frames_body_cut_mid_way_fails_that_instance_only_and_the_next_run_completes_it(
-    mock, pacsbridge_home
-):
+def cine_and_two_images() -> list[Dataset]:
     # 8 frames of 40,000 bytes: one 256 KiB read holds frames 1-6 whole and begins frame 7.
     cine_frames = {"frames": 8, "rows": 200, "columns": 200}
-    datasets = exam(n_series=1, n_instances=2) + exam(n_series=1, n_instances=1, **cine_frames)
+    return exam(n_series=1, n_instances=2) + exam(n_series=1, n_instances=1, **cine_frames)
+
+
+@pytest.mark.parametrize("cut", ["reset", "read-timeout", "short"])
+def test_frames_body_cut_mid_way_is_resumed_in_the_same_run_with_the_missing_frames_only(
+    mock, pacsbridge_home, cut
+):
+    datasets = cine_and_two_images()
     cine = datasets[-1]
     pacs = FakePacs(mock, datasets)
-    pacs.cut_frames.add(cine.SOPInstanceUID)
+    pacs.cut_frames[cine.SOPInstanceUID] = RETRY.attempts - 1
+    pacs.cut_kind = cut
+    integration_id = register()
+
+    outcome = sync()
+
+    assert outcome.ok, outcome.errors
+    assert stored() == {ds.SOPInstanceUID for ds in datasets}
+    assert rows(SyncError) == []
+    cine_frames = [
+        url.rsplit("/", 1)[1] for url in pacs.urls() if cine.SOPInstanceUID + "/frames/" in url
+    ]
+    assert cine_frames == ["1,2,3,4,5,6,7,8", "7,8"]
+    folder = files.absolute(
+        files.instance_dir(
+            integration_id, cine.StudyInstanceUID, cine.SeriesInstanceUID, cine.SOPInstanceUID
+        )
+    )
+    for n in range(1, 9):
+        assert (folder / files.frame_name(n)).read_bytes() == factory.expected_frame_bytes(cine, n)
+    [stored_cine] = rows(Instance, sop_instance_uid=cine.SOPInstanceUID)
+    assert stored_cine.frames_bytes == 8 * 40_000
+    assert not list(pacsbridge_home.glob("files/**/*.partial"))
+
+
+def test_frames_body_cut_every_time_fails_that_instance_only_and_the_next_run_completes_it(
+    mock, pacsbridge_home
+):
+    datasets = cine_and_two_images()
+    cine = datasets[-1]
+    pacs = FakePacs(mock, datasets)
+    pacs.cut_frames[cine.SOPInstanceUID] = RETRY.attempts
     integration_id = register()
 
     first = sync()
@@ -388,7 +440,7 @@ def test_frames_body_cut_mid_way_fails_that_instance_only_and_the_next_run_compl
     assert stored() == {ds.SOPInstanceUID for ds in datasets[:2]}
     [error] = rows(SyncError)
     assert (error.uid, error.item) == (cine.SOPInstanceUID, "instance")
-    assert error.url.endswith("/frames/1,2,3,4,5,6,7,8")
+    assert error.url.endswith("/frames/7,8")  # the retry asked only for what was missing
     folder = files.absolute(
         files.instance_dir(
             integration_id, cine.StudyInstanceUID, cine.SeriesInstanceUID, cine.SOPInstanceUID
@@ -403,7 +455,7 @@ def test_frames_body_cut_mid_way_fails_that_instance_only_and_the_next_run_compl
     assert second.ok
     assert stored() == {ds.SOPInstanceUID for ds in datasets}
     frame_requests = [url for url in pacs.urls() if "/frames/" in url]
-    assert frame_requests == [error.url.replace("/frames/1,2,3,4,5,6,7,8", "/frames/7,8")]
+    assert frame_requests == [error.url]
     for n in range(1, 9):
         assert (folder / files.frame_name(n)).read_bytes() == factory.expected_frame_bytes(cine, n)
     assert not list(pacsbridge_home.glob("files/**/*.partial"))

@@ -23,6 +23,7 @@ from core.dicomweb import dicom_json as dj
 from core.dicomweb._auth import ClientCredentials, build_auth
 from core.dicomweb._errors import (
     AuthenticationRejected,
+    IncompleteAnswer,
     MalformedResponse,
     NotDicomweb,
     RequestRejected,
@@ -587,10 +588,9 @@ def _stream_parts(
         try:
             reader.close()
         except MalformedResponse as exc:
-            raise MalformedResponse(
+            raise IncompleteAnswer(
                 f"the frames answer ended early, after {index} of {len(frames)} frames ({exc.message})",
                 url=url,
-                hint="The connection was probably cut; the next sync fetches the missing frames.",
             ) from exc
     if index != len(frames):
         raise MalformedResponse(f"asked for {len(frames)} frames, got {index}", url=url)

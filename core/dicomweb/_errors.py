@@ -293,6 +293,14 @@ class MalformedResponse(PacsError):
     )
 
 
+class IncompleteAnswer(MalformedResponse):
+    """The answer stopped before its end (no closing delimiter): usually a cut connection."""
+
+    default_hint = (
+        "The connection was probably cut; the frames not yet on disk are asked for again."
+    )
+
+
 class ResponseTooLarge(MalformedResponse):
     """The answer ran past the size this integration accepts for it; the rest was not read."""
 

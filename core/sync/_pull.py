@@ -14,12 +14,17 @@ from typing import Any
 
 from core import files
 from core.dicomweb import (
+    ConnectionLost,
     DicomwebClient,
+    FileFrameSink,
     FrameLimits,
+    IncompleteAnswer,
     MalformedResponse,
     NotAcceptable,
     PacsError,
+    ReadTimeout,
     RetryPolicy,
+    SavedFrame,
     ServerError,
 )
 from core.dicomweb import dicom_json as dj
@@ -37,6 +42,9 @@ log = logging.getLogger("pacsbridge.sync")
 # file for every request), while the URL stays far below common 8 KB limits.
 FRAMES_PER_REQUEST = 500
 TRANSFER_SYNTAX_FILE = "transfer-syntax"
+# A frames answer cut in the middle (a proxy resetting a long transfer, a read timeout, a
+# body shorter than announced): the GET is idempotent, so it is asked for again in this run.
+CUT_TRANSFER = (ConnectionLost, ReadTimeout, IncompleteAnswer)
 # The counts that size a pull, checked before they size anything (a header saying 1e9 frames
 # must not allocate 1e9 of anything): the keyword, the highest sane value, and the value
 # assumed when the PACS leaves it out. Rows and Columns are US (at most 65535); no real cine
@@ -150,6 +158,38 @@ class InstancePuller:
             pulled.measurements = measurement_rows(self.integration_id, metadata, self.code_mapping)
         return pulled
 
+    def _save_frames(
+        self,
+        client: DicomwebClient,
+        uids: tuple[str, str, str],
+        frames: list[int],
+        directory: Path,
+        limits: FrameLimits,
+        accept: str | None = None,
+    ) -> list[SavedFrame]:
+        """Save `frames`; a cut answer is resumed with the frames not yet on disk.
+
+        Tried as often and with the same back-off as any transient failure; only an answer
+        that keeps being cut fails the instance.
+        """
+        retry, saved, attempt = client.transport.retry, [], 0
+        while True:
+            attempt += 1
+            sink = FileFrameSink(directory, files.frame_name)
+            try:
+                client.stream_frames(*uids, frames, sink, accept=accept, limits=limits)
+                return saved + sink.saved
+            except CUT_TRANSFER as exc:
+                if attempt >= retry.attempts:
+                    raise
+                log.info("frames of %s cut (%s); asking again for the rest", uids[2], exc.message)
+            finally:
+                sink.discard_partial()
+            saved += sink.saved
+            done = {frame.frame_number for frame in sink.saved}
+            frames = [n for n in frames if n not in done]
+            client.transport.sleep(retry.backoff(attempt))
+
     def _pull_frames(self, client: DicomwebClient, pulled: PulledInstance) -> None:
         counts = image_counts(pulled.metadata)
         count = counts[dj.NUMBER_OF_FRAMES]
@@ -174,18 +214,11 @@ class InstancePuller:
         for start in range(0, len(missing), FRAMES_PER_REQUEST):
             batch = missing[start : start + FRAMES_PER_REQUEST]
             try:
-                saved = client.save_frames(
-                    *uids, batch, directory, name=files.frame_name, limits=limits
-                )
+                saved = self._save_frames(client, uids, batch, directory, limits)
             except (ServerError, NotAcceptable):
                 # The server cannot send this file's stored bytes: take its decoded pixels.
-                saved = client.save_frames(
-                    *uids,
-                    batch,
-                    directory,
-                    name=files.frame_name,
-                    accept=DECODED_FRAMES_ACCEPT,
-                    limits=limits,
+                saved = self._save_frames(
+                    client, uids, batch, directory, limits, accept=DECODED_FRAMES_ACCEPT
                 )
             pulled.frames_fetched += len(saved)
             sizes.update({frame.frame_number: frame.size for frame in saved})
