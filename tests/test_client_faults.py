@@ -35,6 +35,7 @@ from core.dicomweb import (
     NotFound,
     PacsError,
     PermissionDenied,
+    RedirectRefused,
     RequestRejected,
     ResponseTooLarge,
     ResponseTooSlow,
@@ -735,6 +736,26 @@ def test_connection_test_with_truncated_results_says_n_plus(pacs):
     assert (result.studies, result.truncated) == (2, True)
     assert result.headline() == "2+ studies found for patient X0001"
     assert warning in result.warnings
+
+
+# --- redirects ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_from_the_pacs_is_not_followed_and_names_its_target(pacs, sleeps, status):
+    internal = "http://169.254.169.254/latest/meta-data/?PatientID=X0001"
+    pacs.get(STUDIES, status=status, headers={"Location": internal})
+    pacs.get("http://169.254.169.254/latest/meta-data/", json=[])
+
+    with make_client(sleeps) as client, pytest.raises(RedirectRefused) as caught:
+        client.search_studies(patient_id="X0001")
+
+    assert [urlsplit(call.request.url).hostname for call in pacs.calls] == ["pacs.test"]
+    assert f"redirected the request (HTTP {status}) to http://169.254.169.254/latest/" in str(
+        caught.value
+    )
+    assert "X0001" not in caught.value.describe()
+    assert "base URI" in caught.value.hint
 
 
 # --- bounded bodies ----------------------------------------------------------------------------

@@ -244,6 +244,15 @@ class HttpStatusError(PacsError):
         self.server_uri = redact_text(server_uri, url) if server_uri else None
 
 
+class RedirectRefused(HttpStatusError):
+    """3xx: the server sent us elsewhere; redirects are not followed."""
+
+    default_hint = (
+        "pacsbridge follows no redirect from a PACS (one could send the worker to an internal "
+        "address). If the PACS has moved, set the integration's base URI to its new address."
+    )
+
+
 class AuthenticationRejected(HttpStatusError):
     """401: the credentials (or token) were not accepted."""
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -39,6 +39,7 @@ from core.dicomweb._errors import (
     PacsError,
     PermissionDenied,
     ReadTimeout,
+    RedirectRefused,
     RequestRejected,
     ResponseTooLarge,
     ResponseTooSlow,
@@ -46,6 +47,7 @@ from core.dicomweb._errors import (
     ServerError,
     TlsError,
     TlsProtocolMismatch,
+    redact_url,
 )
 from core.settings.auth import AuthKind
 
@@ -232,6 +234,11 @@ def _auth_rejected(kind: AuthKind, suffix: str, kwargs: dict[str, Any]) -> Authe
     )
 
 
+def redirect_target(response: requests.Response, url: str) -> str:
+    """Where a 3xx answer points, as an absolute URL (Location may be relative)."""
+    return urljoin(url, response.headers.get("Location", ""))
+
+
 def status_error(response: requests.Response, url: str, *, auth_kind: AuthKind) -> PacsError:
     """The PacsError for an HTTP error status, with the server's own words attached."""
     status = response.status_code
@@ -249,6 +256,11 @@ def status_error(response: requests.Response, url: str, *, auth_kind: AuthKind) 
         "server_message": said,
         "server_uri": server_uri,
     }
+    if 300 <= status < 400:
+        target = redirect_target(response, url)
+        return RedirectRefused(
+            f"the PACS redirected the request (HTTP {status}) to {redact_url(target)}", **kwargs
+        )
     if status == 401:
         return _auth_rejected(auth_kind, suffix, kwargs)
     if status == 403:
@@ -421,8 +433,10 @@ class Transport:
                         timeout=self.timeout,
                         stream=True,
                         verify=self.verify,
+                        # A hostile PACS could send the worker to an internal address.
+                        allow_redirects=False,
                     )
-                    if response.status_code >= 400:
+                    if response.status_code >= 300:
                         self._read_error_body(response, url)
                     elif not stream:
                         _load_body(response, b"".join(self.chunks(response, url)))
@@ -440,6 +454,6 @@ class Transport:
                 response.close()
                 self.sleep(wait if wait is not None else self.retry.backoff(attempt))
                 continue
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 raise status_error(response, url, auth_kind=self.auth_kind)
             return response
