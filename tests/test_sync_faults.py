@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import tracemalloc
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -482,8 +483,14 @@ def test_endless_and_oversized_answers_fail_their_instance_within_the_caps_and_t
     pacs.oversized = {datasets[3].SOPInstanceUID}
     register(max_response_mb=1)
 
-    outcome = sync()
+    tracemalloc.start()
+    try:
+        outcome = sync()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
 
+    assert peak < 32 * 1024 * 1024  # endless bodies, yet memory stays near the 1 MB cap
     assert outcome.run.status is RunStatus.PARTIAL
     assert stored() == {ds.SOPInstanceUID for ds in datasets[4:]}
     errors = {e.uid: e for e in rows(SyncError)}
