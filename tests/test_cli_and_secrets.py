@@ -224,3 +224,14 @@ def test_console_script_reports_mistakes_without_a_traceback(pacsbridge_home: Pa
     assert completed.returncode == 2
     assert completed.stderr.startswith("error: no integration named 'missing'")
     assert "Traceback" not in completed.stderr
+
+
+def test_the_answer_size_cap_is_set_per_integration_within_bounds(added, capsys):
+    assert run(capsys, "integrations", "edit", added, "--max-response-mb", "256")[0] == 0
+    assert get_integration(added).max_response_mb == 256
+
+    code, _, err = run(capsys, "integrations", "edit", added, "--max-response-mb", "0")
+
+    assert code == 2  # a usage error
+    assert "max_response_mb: 0 is outside 1–4096 MB" in err
+    assert get_integration(added).max_response_mb == 256

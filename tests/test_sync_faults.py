@@ -606,13 +606,15 @@ def test_a_version_1_database_is_migrated_and_keeps_its_integration(mock, pacsbr
             )
         )
         db.commit()
-    with engine.begin() as connection:  # version 1 had no lookback_days yet
+    with engine.begin() as connection:  # version 1 had neither lookback_days nor the cap yet
         connection.execute(text("ALTER TABLE integration DROP COLUMN lookback_days"))
+        connection.execute(text("ALTER TABLE integration DROP COLUMN max_response_mb"))
     engine.dispose()
 
     integration = get_integration(NAME)
 
     assert (integration.lookback_days, integration_secret(integration)) == (3, SECRET)
+    assert integration.max_response_mb == 64
     with store.engine().connect() as connection:
         version = connection.execute(text("SELECT version FROM schema_version")).scalar_one()
     assert version == len(STEPS)

@@ -154,7 +154,7 @@ class DicomwebClient:
             too_large_hint=(
                 "If the PACS really sends answers this large, raise the integration's cap: "
                 f"`pacsbridge integrations edit {settings.name} --max-response-mb N` "
-                f"(now {settings.max_response_mb})."
+                f"(now {settings.max_response_mb}), or the settings page's Limits."
             ),
         )
 
