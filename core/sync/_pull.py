@@ -61,10 +61,8 @@ IMAGE_COUNTS = {
 
 def has_frames(metadata: dict[str, Any]) -> bool:
     """Images have Rows; SR, PDF and other documents have none (and frames would be a 500)."""
-    return not is_sr(dj.text(metadata, dj.SOP_CLASS_UID)) and dj.first(metadata, dj.ROWS) not in (
-        None,
-        0,
-    )
+    rows = dj.first(metadata, dj.ROWS)  # checked with the other counts before it sizes anything
+    return not is_sr(dj.text(metadata, dj.SOP_CLASS_UID)) and rows not in (None, 0)
 
 
 def _whole_number(value: object) -> int | None:
