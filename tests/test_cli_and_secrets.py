@@ -303,3 +303,14 @@ def test_switching_authentication_off_drops_the_stored_secret(added, capsys):
 
     assert code == 0, err
     assert get_integration(added).secret_ciphertext is None
+
+
+def test_the_answer_size_cap_is_set_per_integration_within_bounds(added, capsys):
+    assert run(capsys, "integrations", "edit", added, "--max-response-mb", "256")[0] == 0
+    assert get_integration(added).max_response_mb == 256
+
+    code, _, err = run(capsys, "integrations", "edit", added, "--max-response-mb", "0")
+
+    assert code == 2  # a usage error
+    assert "max_response_mb: 0 is outside 1–4096 MB" in err
+    assert get_integration(added).max_response_mb == 256

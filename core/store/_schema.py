@@ -120,6 +120,7 @@ STEPS: list[Step] = [
     create_tables(AuditEvent),
     append_only("auditevent"),
     never_reuse_integration_ids,
+    add_column("integration", "max_response_mb", "INTEGER NOT NULL DEFAULT 64"),
 ]
 
 

@@ -266,6 +266,7 @@ left, middle, right = st.columns(3)
 with left:
     field(st.number_input, "connect_timeout_s", "Connect timeout (s)", step=1.0)
     field(st.number_input, "read_timeout_s", "Read timeout (s)", step=5.0)
+    field(st.number_input, "max_response_mb", "Largest search or metadata answer (MB)", step=16)
 with middle:
     field(st.number_input, "max_concurrent_requests", "Max concurrent requests", step=1)
     field(st.number_input, "page_size", "Search page size", step=10)

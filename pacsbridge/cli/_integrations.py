@@ -73,6 +73,11 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "trigger_diameter_mm",
         {"type": float, "metavar": "MM", "help": "trigger criterion: at least this size (17)"},
     ),
+    (
+        "--max-response-mb",
+        "max_response_mb",
+        {"type": int, "metavar": "MB", "help": "largest search or metadata answer accepted"},
+    ),
 ] + [
     (f"--{kind.value.replace('_', '-')}", kind.value, {"metavar": "TEMPLATE"})
     for kind in TemplateKind
