@@ -52,6 +52,26 @@ class InvalidIntegration(PacsbridgeError):
         )
 
 
+class SecretNeedsReentry(InvalidIntegration):
+    """An edit would send the stored secret to another place or as another kind of credential,
+    so the secret (`what`: password, token…) must be given again with it."""
+
+    def __init__(self, stored_what: str, what: str, changes: list[str]) -> None:
+        self.what = what
+        self.changes = changes
+        super().__init__(
+            [
+                ConfigProblem(
+                    "secret",
+                    f"the stored {stored_what} was given for another destination "
+                    f"({'; '.join(changes)} changed)",
+                    f"Enter the {what} again: a stored secret is not sent to a new scheme, host "
+                    "or port, nor as another kind of credential.",
+                )
+            ]
+        )
+
+
 class UnknownIntegration(PacsbridgeError):
     """No integration has that name."""
 
@@ -72,3 +92,7 @@ class IntegrationExists(PacsbridgeError):
 
 class SecretStoreError(PacsbridgeError):
     """Stored secrets cannot be read (key file missing, unreadable or replaced)."""
+
+
+class UnsafePermissions(PacsbridgeError):
+    """Pacsbridge's state folder or data root can be read by other users of the machine."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.home import pacsbridge_home
+from core.home import DATA_DIR, pacsbridge_home
 from core.uids import check_uid
 
-FILES_DIR = "files"
+FILES_DIR = DATA_DIR
 THUMBNAIL_NAME = "thumbnail.jpg"
 
 
@@ -20,13 +20,16 @@ def frame_name(frame_number: int) -> str:
     return f"frame-{frame_number:05d}"
 
 
+def integration_dir(integration_id: int) -> Path:
+    """The relative folder of everything pulled for one integration."""
+    return Path(FILES_DIR, str(integration_id))
+
+
 def instance_dir(
     integration_id: int, study_uid: str, series_uid: str, sop_instance_uid: str
 ) -> Path:
     """The relative folder of one instance's files."""
-    return Path(
-        FILES_DIR,
-        str(integration_id),
+    return integration_dir(integration_id).joinpath(
         check_uid(study_uid),
         check_uid(series_uid),
         check_uid(sop_instance_uid),

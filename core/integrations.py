@@ -7,14 +7,23 @@ reaches the session.
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlmodel import select
 
-from core import store
-from core.errors import ConfigProblem, IntegrationExists, InvalidIntegration, UnknownIntegration
+from core import files, store
+from core.errors import (
+    ConfigProblem,
+    IntegrationExists,
+    InvalidIntegration,
+    PacsbridgeError,
+    SecretNeedsReentry,
+    UnknownIntegration,
+)
 from core.secrets import SecretBox
-from core.settings.auth import SECRET_LABELS
+from core.settings.auth import SECRET_LABELS, AuthKind
 from core.settings.model import IntegrationSettings
 from core.settings.validation import settings_warnings, validate_settings
 from core.store import Integration, utcnow
@@ -32,6 +41,44 @@ def _missing_secret(settings: IntegrationSettings) -> InvalidIntegration:
                 "Give it in $PACSBRIDGE_SECRET or at the hidden prompt.",
             )
         ]
+    )
+
+
+def _origin(url: str | None) -> tuple[str, str, int | None] | None:
+    """Scheme, host and port: where a request (and so a credential) goes; the path does not
+    change who receives it."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # an invalid port is the validator's to report; it is a change here
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def secret_destination_changes(
+    stored: IntegrationSettings, draft: IntegrationSettings
+) -> list[str]:
+    """What in `draft` sends the stored secret somewhere it was not given for: another
+    scheme, host or port of the base URI or the token URL, or another authentication kind (a
+    password sent as a bearer token). Empty when the stored secret may be kept."""
+    changes = []
+    before, after = AuthKind(stored.auth_kind), AuthKind(draft.auth_kind)
+    if before is not after:
+        changes.append(f"authentication {before.value} → {after.value}")
+    if _origin(stored.base_uri) != _origin(draft.base_uri):
+        changes.append("the base URI's scheme, host or port")
+    if after is AuthKind.OAUTH2 and _origin(stored.token_url) != _origin(draft.token_url):
+        changes.append("the token URL's scheme, host or port")
+    return changes
+
+
+def stored_secret_reusable(record: Integration, draft: IntegrationSettings) -> bool:
+    """Whether the record's stored secret may be used with the (possibly edited) `draft`."""
+    return bool(record.secret_ciphertext) and not secret_destination_changes(
+        settings_of(record), draft
     )
 
 
@@ -57,7 +104,10 @@ def edit_integration(name: str, changes: dict[str, Any], secret: str | None = No
     with store.session() as db:
         record = _get(db, name)
         current = IntegrationSettings.model_validate(record.model_dump(include=EDITABLE_FIELDS))
-        updated = validate_settings(current.model_copy(update=changes))
+        # Validated, not copied: "bearer" from the command line must become AuthKind.BEARER.
+        updated = validate_settings(
+            IntegrationSettings.model_validate(current.model_dump() | changes)
+        )
         if (
             updated.name != name
             and db.exec(select(Integration).where(Integration.name == updated.name)).first()
@@ -65,6 +115,14 @@ def edit_integration(name: str, changes: dict[str, Any], secret: str | None = No
             raise IntegrationExists(f"an integration named {updated.name!r} exists already")
         if updated.needs_secret() and not (secret or record.secret_ciphertext):
             raise _missing_secret(updated)
+        if updated.needs_secret() and not secret:
+            changed = secret_destination_changes(current, updated)
+            if changed:
+                raise SecretNeedsReentry(
+                    SECRET_LABELS.get(current.auth_kind, "secret"),
+                    SECRET_LABELS[updated.auth_kind],
+                    changed,
+                )
         for field in EDITABLE_FIELDS:
             setattr(record, field, getattr(updated, field))
         if secret:
@@ -77,8 +135,25 @@ def edit_integration(name: str, changes: dict[str, Any], secret: str | None = No
 
 
 def remove_integration(name: str) -> None:
+    """Delete the integration, everything pulled for it from the store, then its files.
+
+    Files go last: a crash in between leaves files no row points at (ids are never reused, so
+    no later integration adopts them), never a row pointing at a missing file.
+    """
     with store.session() as db:
-        db.delete(_get(db, name))
+        record = _get(db, name)
+        integration_id = record.id
+        db.delete(record)
+    folder = files.absolute(files.integration_dir(integration_id))
+    try:
+        shutil.rmtree(folder)
+    except FileNotFoundError:
+        pass  # nothing was pulled
+    except OSError as exc:
+        raise PacsbridgeError(
+            f"{name} was removed, but its pulled files could not be deleted ({exc.strerror})",
+            hint=f"Delete {folder} by hand; nothing refers to it any more.",
+        ) from exc
 
 
 def get_integration(name: str) -> Integration:

@@ -13,15 +13,18 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from functools import cache
 
 from sqlmodel import Session, func, select
 
 from core import store
-from core.errors import InvalidInput
+from core.errors import InvalidInput, PacsbridgeError
 from core.store import User, UserRole, utcnow
 
+# The account created when there is none (`pacsbridge dashboard --with-worker`, the demo).
+FIRST_ADMIN = "admin"
 MIN_PASSWORD_LENGTH = 12
 # scrypt reads all of a password; a cap keeps one request from costing the server minutes.
 MAX_PASSWORD_LENGTH = 1024
@@ -32,6 +35,12 @@ class UserExists(InvalidInput):
     """A user with that name exists already."""
 
     default_hint = "Choose another name, or change the password with `pacsbridge users password`."
+
+
+class PasswordCheckBusy(PacsbridgeError):
+    """Too many password checks at once: the server refuses rather than run out of memory."""
+
+    default_hint = "Try again in a minute."
 
 
 class UnknownUser(InvalidInput):
@@ -53,6 +62,11 @@ class ScryptCost:
 
 
 COST = ScryptCost()
+# Each scrypt run holds 128·r·N bytes (128 MiB at COST): a few at a time, so a burst of
+# sign-ins cannot exhaust the host's memory. A run waits this long for its turn.
+MAX_CONCURRENT_HASHES = 2
+HASH_WAIT_S = 30.0
+_hashing = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
 _SALT_BYTES = 16
 _KEY_BYTES = 32
 
@@ -200,15 +214,20 @@ def _dummy_hash() -> str:
 
 
 def _scrypt(password: str, salt: bytes, cost: ScryptCost) -> bytes:
-    return hashlib.scrypt(
-        password.encode(),
-        salt=salt,
-        n=cost.n,
-        r=cost.r,
-        p=cost.p,
-        maxmem=cost.maxmem,
-        dklen=_KEY_BYTES,
-    )
+    if not _hashing.acquire(timeout=HASH_WAIT_S):
+        raise PasswordCheckBusy("too many passwords are being checked at once")
+    try:
+        return hashlib.scrypt(
+            password.encode(),
+            salt=salt,
+            n=cost.n,
+            r=cost.r,
+            p=cost.p,
+            maxmem=cost.maxmem,
+            dklen=_KEY_BYTES,
+        )
+    finally:
+        _hashing.release()
 
 
 def _b64(data: bytes) -> str:

@@ -25,5 +25,7 @@ PAGES = [
     st.Page("views/settings.py", title="Integration settings", icon="⚙️"),
     st.Page("views/mappings.py", title="Code mappings", icon="🏷️"),
 ]
+if user.is_admin:  # the page checks the role too, should it ever be opened another way
+    PAGES.append(st.Page("views/audit.py", title="Audit trail", icon="📜"))
 
 st.navigation(PAGES).run()

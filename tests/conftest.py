@@ -2,7 +2,8 @@
 
 Every test that may touch the store runs twice: on SQLite (the embedded default) and on
 PostgreSQL (the fleet's store), each time with an empty store of its own. A module that never
-opens the store says so with `pytestmark = pytest.mark.store_free` and runs once.
+opens the store says so with `pytestmark = pytest.mark.store_free` and runs once; a test of
+SQLite itself is marked `sqlite_only`.
 """
 
 import shutil
@@ -24,13 +25,16 @@ STORES = ("sqlite", "postgresql")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "store_free: the test never opens the store (run once)")
+    config.addinivalue_line("markers", "sqlite_only: the test is about SQLite itself")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "store_backend" in metafunc.fixturenames and not metafunc.definition.get_closest_marker(
-        "store_free"
-    ):
-        metafunc.parametrize("store_backend", STORES, indirect=True)
+    if "store_backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("store_free"):
+        return
+    only_sqlite = metafunc.definition.get_closest_marker("sqlite_only")
+    metafunc.parametrize("store_backend", ["sqlite"] if only_sqlite else STORES, indirect=True)
 
 
 @pytest.fixture(scope="session")

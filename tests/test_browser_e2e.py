@@ -161,7 +161,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
     running = DemoProcess(process)
     threading.Thread(target=running.read_output, daemon=True).start()
     try:
-        password = running.wait_for(r"^\s+password: (\S+)$", DEMO_START_TIMEOUT_S).group(1)
+        password_file = running.wait_for(r"^\s+Its password is in (\S+) ", DEMO_START_TIMEOUT_S)
+        password = Path(password_file.group(1)).read_text().strip()
+        assert password not in running.output()
         url = running.wait_for(r"^Dashboard: (http://\S+)", DEMO_START_TIMEOUT_S).group(1)
         first_sync = running.wait_for(r"^First sync (done|ended.*)", DEMO_START_TIMEOUT_S)
         assert first_sync.group(1) == "done", running.output()
@@ -343,13 +345,11 @@ def test_support_person_walks_through_every_page(browser: webdriver.Chrome, demo
     ui.wait_for_count('[data-testid="stDownloadButton"]', 2, "the CSV and FHIR downloads")
     ui.screenshot("patient-measurements")
 
-    # The patient's latest visit, from the study links under the charts: it has a cine loop.
+    # The patient's latest visit, from the study buttons under the charts: it has a cine loop.
+    # Buttons, not links: the study is opened through the session, never put in the URL.
     latest = poll(
-        "the link to the patient's latest study",
-        lambda: next(
-            (a for a in ui.find('[data-testid="stPageLink"] a') if "follicle monitoring" in a.text),
-            None,
-        ),
+        "the button of the patient's latest study",
+        lambda: next((b for b in ui.find("button") if "follicle monitoring" in b.text), None),
     )
     latest.click()
     ui.settled("the study", "SR measurements")
@@ -357,6 +357,9 @@ def test_support_person_walks_through_every_page(browser: webdriver.Chrome, demo
     # The search results and, beside the image, the study's SR measurements.
     ui.wait_for_count('[data-testid="stDataFrame"]', 2, "the measurements table")
     ui.screenshot("studies")
+    # Neither the patient nor the study reached the address bar (history, proxy logs).
+    assert PATIENT not in ui.driver.current_url
+    assert "study=" not in ui.driver.current_url
 
     ui.open_page("Sync activity", "No dead letters")
     ui.wait_for_count('[data-testid="stDataFrame"]', 2, "the runs and the sync requests")

@@ -223,3 +223,93 @@ def test_console_script_reports_mistakes_without_a_traceback(pacsbridge_home: Pa
     assert completed.returncode == 2
     assert completed.stderr.startswith("error: no integration named 'missing'")
     assert "Traceback" not in completed.stderr
+
+
+# --- a stored secret goes only where it was given for ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--base-uri", "https://elsewhere.example/dicom-web/"),  # another host
+        ("--base-uri", "http://127.0.0.1:1/dicom-web/"),  # another port
+        ("--auth", "bearer"),  # the password would go out as a token
+    ],
+)
+def test_moving_the_secret_needs_set_secret(orthanc, added, option, value, capsys):
+    before = get_integration(added)
+
+    code, _, err = run(capsys, "integrations", "edit", added, option, value)
+
+    assert code == 2
+    assert "the stored password was given for another destination" in err
+    assert "--set-secret" in err
+    after = get_integration(added)
+    assert (after.base_uri, after.auth_kind) == (before.base_uri, before.auth_kind)
+    assert after.secret_ciphertext == before.secret_ciphertext
+
+
+def test_moving_the_secret_with_set_secret_stores_the_new_one(added, monkeypatch, capsys):
+    monkeypatch.setenv("PACSBRIDGE_SECRET", "secret-for-elsewhere")
+
+    code, _, err = run(
+        capsys, "integrations", "edit", added, "--base-uri", "https://elsewhere.example/dicom-web/",
+        "--set-secret",
+    )  # fmt: skip
+
+    assert code == 0, err
+    record = get_integration(added)
+    assert record.base_uri == "https://elsewhere.example/dicom-web/"
+    assert integration_secret(record) == "secret-for-elsewhere"
+
+
+def test_another_path_on_the_same_server_keeps_the_secret(orthanc, added, capsys):
+    moved = orthanc.dicomweb_url.replace("/dicom-web/", "/other-root/")
+
+    code, _, err = run(capsys, "integrations", "edit", added, "--base-uri", moved)
+
+    assert code == 0, err
+    record = get_integration(added)
+    assert record.base_uri == moved
+    assert integration_secret(record) == orthanc.password
+
+
+def test_another_token_endpoint_needs_the_client_secret_again(monkeypatch, capsys):
+    monkeypatch.setenv("PACSBRIDGE_SECRET", "client-secret-1")
+    assert run(
+        capsys, "integrations", "add", "cloud", "--base-uri", "https://pacs.example/dicomweb/",
+        "--auth", "oauth2", "--username", "reader",
+        "--token-url", "https://idp.example/oauth2/token",
+    )[0] == 0  # fmt: skip
+    monkeypatch.delenv("PACSBRIDGE_SECRET")
+
+    code, _, err = run(
+        capsys, "integrations", "edit", "cloud", "--token-url", "https://idp.example:8443/token"
+    )
+    assert code == 2
+    assert "token URL" in err
+    assert "--set-secret" in err
+    # The same identity provider at another path keeps it.
+    code, _, err = run(
+        capsys, "integrations", "edit", "cloud", "--token-url", "https://IDP.example:443/v2/token"
+    )
+    assert code == 0, err
+    assert integration_secret(get_integration("cloud")) == "client-secret-1"
+
+
+def test_switching_authentication_off_drops_the_stored_secret(added, capsys):
+    code, _, err = run(capsys, "integrations", "edit", added, "--auth", "none")
+
+    assert code == 0, err
+    assert get_integration(added).secret_ciphertext is None
+
+
+def test_the_answer_size_cap_is_set_per_integration_within_bounds(added, capsys):
+    assert run(capsys, "integrations", "edit", added, "--max-response-mb", "256")[0] == 0
+    assert get_integration(added).max_response_mb == 256
+
+    code, _, err = run(capsys, "integrations", "edit", added, "--max-response-mb", "0")
+
+    assert code == 2  # a usage error
+    assert "max_response_mb: 0 is outside 1–4096 MB" in err
+    assert get_integration(added).max_response_mb == 256

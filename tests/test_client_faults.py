@@ -35,13 +35,16 @@ from core.dicomweb import (
     NotFound,
     PacsError,
     PermissionDenied,
+    RedirectRefused,
     RequestRejected,
+    ResponseTooLarge,
+    ResponseTooSlow,
     RetryPolicy,
     ServerBusy,
     ServerError,
     TlsProtocolMismatch,
 )
-from core.dicomweb._client import CHUNK_SIZE
+from core.dicomweb._transport import CHUNK_SIZE
 from core.errors import InvalidInput
 from core.settings.model import IntegrationSettings
 
@@ -735,6 +738,96 @@ def test_connection_test_with_truncated_results_says_n_plus(pacs):
     assert (result.studies, result.truncated) == (2, True)
     assert result.headline() == "2+ studies found for patient X0001"
     assert warning in result.warnings
+
+
+# --- redirects ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_from_the_pacs_is_not_followed_and_names_its_target(pacs, sleeps, status):
+    internal = "http://169.254.169.254/latest/meta-data/?PatientID=X0001"
+    pacs.get(STUDIES, status=status, headers={"Location": internal})
+    pacs.get("http://169.254.169.254/latest/meta-data/", json=[])
+
+    with make_client(sleeps) as client, pytest.raises(RedirectRefused) as caught:
+        client.search_studies(patient_id="X0001")
+
+    assert [urlsplit(call.request.url).hostname for call in pacs.calls] == ["pacs.test"]
+    assert f"redirected the request (HTTP {status}) to http://169.254.169.254/latest/" in str(
+        caught.value
+    )
+    assert "X0001" not in caught.value.describe()
+    assert "base URI" in caught.value.hint
+
+
+# --- bounded bodies ----------------------------------------------------------------------------
+
+
+class Trickle(io.BufferedReader):
+    """A body that never ends, each read one step later on `clock` (a slow, steady drip).
+
+    After `GIVE_UP` reads it fails like a reset connection, so a client that reads without
+    bound fails the test instead of hanging it.
+    """
+
+    GIVE_UP = 64
+
+    def __init__(self, clock: list[float], step_s: float) -> None:
+        super().__init__(io.BytesIO())
+        self.clock, self.step_s, self.reads = clock, step_s, 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.reads >= self.GIVE_UP:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        self.clock[0] += self.step_s
+        self.reads += 1
+        return b" " * (CHUNK_SIZE if size is None or size < 0 else min(size, CHUNK_SIZE))
+
+
+def test_a_body_that_trickles_forever_stops_at_the_overall_deadline(pacs, sleeps, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr("core.dicomweb._transport.time.monotonic", lambda: clock[0])
+    body = Trickle(clock, step_s=10.0)
+    pacs.get(STUDIES, body=body, headers=DICOM_JSON)
+    settings = IntegrationSettings(name="t", base_uri=BASE)
+    client = DicomwebClient(settings, None, body_deadline_s=300, sleep=sleeps.append)
+
+    with pytest.raises(ResponseTooSlow) as caught:
+        client.search_studies(patient_id="X0001")
+
+    assert "not complete after 300 s" in str(caught.value)
+    assert body.reads <= 300 / 10 + 2  # read only until the deadline, far under the cap
+
+
+def test_an_answer_announcing_more_than_the_cap_is_not_read_at_all(pacs, sleeps):
+    pacs.get(STUDIES, body=b"[]", headers={"Content-Length": "5000000000", **DICOM_JSON})
+
+    with make_client(sleeps) as client, pytest.raises(ResponseTooLarge) as caught:
+        client.search_studies(patient_id="X0001")
+
+    assert "announces 5000 MB, over the cap of 64 MB" in str(caught.value)
+    assert "--max-response-mb N` (now 64)" in caught.value.hint
+    assert len(pacs.calls) == 1  # a cap is not a transient failure
+
+
+def test_an_error_answer_is_read_only_as_far_as_its_message(pacs, sleeps):
+    endless = Trickle([0.0], step_s=0.0)
+    pacs.get(STUDIES, status=404, body=endless)
+
+    with make_client(sleeps) as client, pytest.raises(NotFound):
+        client.search_studies(patient_id="X0001")
+
+    assert endless.reads * CHUNK_SIZE <= 64 * 1024 + CHUNK_SIZE
+
+
+def test_every_request_asks_for_an_unencoded_body(pacs, client, tmp_path):
+    pacs.get(STUDIES, json=[])
+    pacs.get(frames_url("1"), body=multipart(part(b"x")), content_type=MULTIPART)
+
+    client.search_studies(patient_id="X0001")
+    client.save_frames(STUDY, SERIES, INSTANCE, [1], tmp_path)
+
+    assert [call.request.headers["Accept-Encoding"] for call in pacs.calls] == ["identity"] * 2
 
 
 # --- secrets --------------------------------------------------------------------------------

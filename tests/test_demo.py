@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import socket
+import stat
 import subprocess
 import sys
 from collections import defaultdict
@@ -16,9 +17,9 @@ from pydicom import Dataset
 from pydicom.uid import JPEGBaseline8Bit
 
 from core.sr import MeasurementRow, extract_measurements
-from core.users import verify_login
+from core.users import FIRST_ADMIN, verify_login
 from pacsbridge.cli import main
-from pacsbridge.cli._dashboard import FIRST_ADMIN, ensure_first_admin
+from pacsbridge.cli._dashboard import announce_first_admin, ensure_first_admin
 from pacsbridge.demo.clinic import DEMO_PATIENTS, demo_datasets
 
 TODAY = date(2026, 3, 20)
@@ -153,13 +154,38 @@ def test_pixels_are_deterministic(clinic):
     assert digest(again) == digest(clinic)
 
 
-def test_first_admin_is_created_once():
-    password = ensure_first_admin()
-    assert password is not None
+def test_first_admin_is_created_once(pacsbridge_home):
+    password_file = ensure_first_admin()
+
+    assert password_file == pacsbridge_home / "first-admin-password"
+    password = password_file.read_text().strip()
     user = verify_login(FIRST_ADMIN, password)
     assert user is not None
     assert user.is_admin
     assert ensure_first_admin() is None  # an existing account is never replaced
+
+
+def test_the_first_password_is_left_in_a_private_file_never_printed(
+    pacsbridge_home, monkeypatch, capsys
+):
+    # Left over from an earlier install, readable by everyone: replaced, not reused.
+    pacsbridge_home.mkdir(mode=0o700, parents=True)
+    (pacsbridge_home / "first-admin-password").write_text("old\n")
+    (pacsbridge_home / "first-admin-password").chmod(0o644)
+
+    password_file = ensure_first_admin()
+    announce_first_admin(password_file)
+
+    password = password_file.read_text().strip()
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    printed = capsys.readouterr()
+    assert password not in printed.out + printed.err
+    assert f"Its password is in {password_file}" in printed.out
+    # Setting one's own password retires the file.
+    monkeypatch.setenv("PACSBRIDGE_SECRET", "a-password-of-my-own")
+    assert main(["users", "password", FIRST_ADMIN]) == 0
+    assert not password_file.exists()
+    assert verify_login(FIRST_ADMIN, "a-password-of-my-own") is not None
 
 
 def test_dashboard_refuses_a_port_in_use(capsys):

@@ -344,6 +344,31 @@ def test_client_secret_never_appears_in_errors_or_repr(mock, clock):
         assert CLIENT_SECRET not in text
 
 
+@pytest.mark.parametrize("status", [302, 307, 308])
+def test_token_request_redirected_to_another_origin_is_not_followed(mock, clock, status):
+    elsewhere = "https://collector.example:8443/steal?client=1"
+    mock.post(KEYCLOAK_TOKEN, status=status, headers={"Location": elsewhere})
+    mock.post(elsewhere.split("?")[0], json=keycloak_token("stolen"))
+
+    with pytest.raises(TokenRequestFailed) as caught:
+        credentials(clock).access_token()
+
+    assert [call.request.url for call in mock.calls] == [KEYCLOAK_TOKEN]  # secret sent once
+    assert f"(HTTP {status}) to another origin: https://collector.example:8443/steal" in str(
+        caught.value
+    )
+    assert "never sent to another origin" in caught.value.hint
+
+
+def test_token_request_redirected_within_its_origin_is_followed_with_the_form(mock, clock):
+    moved = KEYCLOAK_TOKEN + "/"
+    mock.post(KEYCLOAK_TOKEN, status=308, headers={"Location": moved})
+    mock.post(moved, json=keycloak_token("kc-1"))
+
+    assert credentials(clock).access_token() == "kc-1"
+    assert form(mock.calls[1])["client_id"] == [CLIENT_ID]
+
+
 # --- the client with OAuth2: tokens on PACS requests ---------------------------------------
 
 

@@ -25,6 +25,7 @@ import pytest
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 from sqlmodel import Session, func, select
+from support.holding_proxy import Hold, holding_proxy
 
 from core import files, store
 from core.integrations import add_integration, get_integration
@@ -170,10 +171,10 @@ def big_pacs(start_pacs: Callable[[], Pacs]) -> Pacs:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def register(server: OrthancServer) -> None:
+def register(server: OrthancServer, base_uri: str | None = None) -> None:
     settings = IntegrationSettings(
         name=NAME,
-        base_uri=server.dicomweb_url,
+        base_uri=base_uri or server.dicomweb_url,
         auth_kind=AuthKind.BASIC,
         username=server.username,
     )
@@ -297,36 +298,52 @@ def _frame_half_written(home: Path) -> bool:
     return bool(partial_files(home))
 
 
-@pytest.mark.parametrize(
-    "kill_point",
-    [_runs_started, _instance_stored, _frame_half_written],
-    ids=["while-walking", "after-first-instance", "mid-frame"],
-)
+def _first_native_cine(pacs: Pacs) -> str:
+    return next(
+        ds.SOPInstanceUID
+        for ds in pacs.datasets
+        if frame_count(ds) == CINE_FRAMES and not ds.file_meta.TransferSyntaxUID.is_compressed
+    )
+
+
+# What the proxy in front of the PACS holds back, so that the kill point is reached while part
+# of the clinic is certainly still missing, however fast the client stores what it gets.
+KILL_POINTS: dict[str, tuple[Callable[[Path], bool], Callable[[Pacs], Hold]]] = {
+    "while-walking": (_runs_started, lambda _pacs: Hold(hold_part="/frames/")),
+    "after-first-instance": (_instance_stored, lambda _pacs: Hold("/frames/", let_through=1)),
+    "mid-frame": (_frame_half_written, lambda pacs: Hold(stall_part=_first_native_cine(pacs))),
+}
+
+
+@pytest.mark.parametrize("kill_point", KILL_POINTS)
 def test_sigkilled_sync_is_completed_exactly_by_the_next_run(
     big_pacs, pacsbridge_home, tmp_path, kill_point
 ):
-    register(big_pacs.server)
-    stderr = tmp_path / "sync.stderr"
-    with stderr.open("wb") as errors:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("pacsbridge")), "sync", NAME, "--json"],
-            env={**os.environ, "PACSBRIDGE_HOME": str(pacsbridge_home)},
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-        )
-    try:
-        deadline = time.monotonic() + KILL_DEADLINE_S
-        while not kill_point(pacsbridge_home):
-            assert process.poll() is None, f"the sync ended first: {stderr.read_text()}"
-            assert time.monotonic() < deadline, "the kill point was never reached"
-            time.sleep(POLL_S)
-    finally:
-        process.kill()  # SIGKILL, by PID
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
-    assert count(Instance) < len(big_pacs.datasets)
+    reached, hold = KILL_POINTS[kill_point]
+    with holding_proxy(big_pacs.server.url, hold(big_pacs)) as proxy:
+        register(big_pacs.server, base_uri=f"{proxy.url}/dicom-web/")
+        stderr = tmp_path / "sync.stderr"
+        with stderr.open("wb") as errors:
+            process = subprocess.Popen(
+                [str(Path(sys.executable).with_name("pacsbridge")), "sync", NAME, "--json"],
+                env={**os.environ, "PACSBRIDGE_HOME": str(pacsbridge_home)},
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
+        try:
+            deadline = time.monotonic() + KILL_DEADLINE_S
+            while not reached(pacsbridge_home):
+                assert process.poll() is None, f"the sync ended first: {stderr.read_text()}"
+                assert time.monotonic() < deadline, "the kill point was never reached"
+                time.sleep(POLL_S)
+        finally:
+            process.kill()  # SIGKILL, by PID
+            process.wait()
+        assert process.returncode == -signal.SIGKILL
+        assert count(Instance) < len(big_pacs.datasets)
+        proxy.release()
 
-    outcome = run_sync(NAME)
+        outcome = run_sync(NAME)
 
     assert outcome.ok, outcome.errors
     assert count(Instance) == big_pacs.statistics()["instances"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import tracemalloc
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -24,7 +25,7 @@ from sqlmodel import select
 
 from core import files, store
 from core.dicomweb import RetryPolicy
-from core.dicomweb._client import CHUNK_SIZE
+from core.dicomweb._transport import CHUNK_SIZE
 from core.integrations import add_integration
 from core.settings.auth import AuthKind
 from core.settings.model import IntegrationSettings
@@ -72,18 +73,52 @@ def in_range(value: str, wanted: str) -> bool:
     return (not start or value >= start) and (not end or value <= end)
 
 
-class CutBody(io.BufferedReader):
-    """A response body that delivers `data`, then fails like a connection reset mid-answer."""
+# How a transfer is cut: the socket error raised once the delivered part is read.
+CUTS = {
+    "reset": lambda: ConnectionResetError(104, "Connection reset by peer"),
+    "read-timeout": lambda: TimeoutError("The read operation timed out"),
+}
 
-    def __init__(self, data: bytes) -> None:
+
+class CutBody(io.BufferedReader):
+    """A response body that delivers `data`, then fails like a connection cut mid-answer."""
+
+    def __init__(self, data: bytes, cut: str = "reset") -> None:
         super().__init__(io.BytesIO())
         self._data = data
+        self._cut = cut
 
     def read(self, size: int | None = -1) -> bytes:
         if not self._data:
-            raise ConnectionResetError(104, "Connection reset by peer")
+            raise CUTS[self._cut]()
         size = len(self._data) if size is None or size < 0 else size
         chunk, self._data = self._data[:size], self._data[size:]
+        return chunk
+
+
+class EndlessBody(io.BufferedReader):
+    """A response body that never ends: `head`, then `filler` for as long as it is read.
+
+    It counts what it delivered, so a test can see how much the client read. Past `GIVE_UP`
+    bytes it fails like a reset connection: a client without a cap fails the test instead of
+    running the machine out of memory.
+    """
+
+    GIVE_UP = 256 * 1024 * 1024
+
+    def __init__(self, head: bytes, filler: bytes = b"\0") -> None:
+        super().__init__(io.BytesIO())
+        self._head = head
+        self._filler = filler
+        self.delivered = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.delivered >= self.GIVE_UP:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        size = CHUNK_SIZE if size is None or size < 0 else size
+        chunk, self._head = self._head[:size], self._head[size:]
+        chunk += self._filler * (size - len(chunk))
+        self.delivered += len(chunk)
         return chunk
 
 
@@ -95,7 +130,17 @@ class FakePacs:
         self.datasets = {ds.SOPInstanceUID: ds for ds in datasets}
         self.refuse: int | Exception | None = None  # every request: this status or error
         self.metadata_status: dict[str, int] = {}  # instance UID → its metadata's status
-        self.cut_frames: set[str] = set()  # instances whose next frames body is cut
+        # Instance UID → how many of its next frames answers are cut, and how: a socket
+        # error (CUTS) or "short", a body shorter than its Content-Length.
+        self.cut_frames: dict[str, int] = {}
+        self.cut_kind = "reset"
+        # A hostile PACS: instance UID → elements replaced in its metadata; → which of its
+        # answers never ends ("metadata", "frame" or "preamble"); instances whose frame parts
+        # are larger than their image.
+        self.metadata_changes: dict[str, dict[str, Any]] = {}
+        self.endless: dict[str, str] = {}
+        self.oversized: set[str] = set()
+        self.bodies: list[EndlessBody] = []
         self.ignore_offset = False
         mock.add_callback(responses.GET, re.compile(re.escape(BASE) + ".*"), callback=self.answer)
 
@@ -121,7 +166,11 @@ class FakePacs:
             case [*_, "instances", uid, "metadata"] if uid in self.datasets:
                 if uid in self.metadata_status:
                     return self.metadata_status[uid], {}, "Service Unavailable"
-                return 200, DICOM_JSON, json.dumps([self.metadata_json(self.datasets[uid])])
+                if self.endless.get(uid) == "metadata":
+                    return 200, DICOM_JSON, self.endless_body(b"[", b" ")
+                metadata = {**self.metadata_json(self.datasets[uid])}
+                metadata.update(self.metadata_changes.get(uid, {}))
+                return 200, DICOM_JSON, json.dumps([metadata])
             case [*_, "instances", uid, "frames", numbers] if uid in self.datasets:
                 return self.frames(self.datasets[uid], [int(n) for n in numbers.split(",")])
         return 404, {}, ""
@@ -174,14 +223,31 @@ class FakePacs:
         metadata.pop(PIXEL_DATA, None)
         return metadata
 
+    def endless_body(self, head: bytes, filler: bytes = b"\0") -> EndlessBody:
+        body = EndlessBody(head, filler)
+        self.bodies.append(body)
+        return body
+
     def frames(self, ds: Dataset, numbers: list[int]) -> tuple[int, dict[str, str], Any]:
         syntax = str(ds.file_meta.TransferSyntaxUID)
-        parts = [body_part(factory.expected_frame_bytes(ds, n), syntax) for n in numbers]
+        endless = self.endless.get(ds.SOPInstanceUID)
+        if endless == "preamble":  # junk before the first delimiter, forever
+            return 200, {"Content-Type": MULTIPART}, self.endless_body(b"")
+        if endless == "frame":  # the first part never ends
+            head = body_part(b"", syntax).removesuffix(b"\r\n")
+            return 200, {"Content-Type": MULTIPART}, self.endless_body(head)
+        extra = b"\x01" * 1000 if ds.SOPInstanceUID in self.oversized else b""
+        parts = [body_part(factory.expected_frame_bytes(ds, n) + extra, syntax) for n in numbers]
         body: Any = b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
-        if ds.SOPInstanceUID in self.cut_frames:  # once: one network read's worth, then reset
-            self.cut_frames.discard(ds.SOPInstanceUID)
-            body = CutBody(body[:CHUNK_SIZE])
-        return 200, {"Content-Type": MULTIPART}, body
+        headers = {"Content-Type": MULTIPART}
+        if self.cut_frames.get(ds.SOPInstanceUID):  # one network read's worth, then cut
+            self.cut_frames[ds.SOPInstanceUID] -= 1
+            if self.cut_kind == "short":
+                headers["Content-Length"] = str(len(body))
+                body = body[:CHUNK_SIZE]
+            else:
+                body = CutBody(body[:CHUNK_SIZE], self.cut_kind)
+        return 200, headers, body
 
 
 def exam(n_series: int = 2, n_instances: int = 3, **kwargs: Any) -> list[Dataset]:
@@ -318,15 +384,51 @@ def test_studies_gone_from_the_pacs_do_not_block_the_recheck_of_the_others(mock,
 # --- a connection cut in the middle of a frames body ----------------------------------------
 
 
-def test_frames_body_cut_mid_way_fails_that_instance_only_and_the_next_run_completes_it(
-    mock, pacsbridge_home
-):
+def cine_and_two_images() -> list[Dataset]:
     # 8 frames of 40,000 bytes: one 256 KiB read holds frames 1-6 whole and begins frame 7.
     cine_frames = {"frames": 8, "rows": 200, "columns": 200}
-    datasets = exam(n_series=1, n_instances=2) + exam(n_series=1, n_instances=1, **cine_frames)
+    return exam(n_series=1, n_instances=2) + exam(n_series=1, n_instances=1, **cine_frames)
+
+
+@pytest.mark.parametrize("cut", ["reset", "read-timeout", "short"])
+def test_frames_body_cut_mid_way_is_resumed_in_the_same_run_with_the_missing_frames_only(
+    mock, pacsbridge_home, cut
+):
+    datasets = cine_and_two_images()
     cine = datasets[-1]
     pacs = FakePacs(mock, datasets)
-    pacs.cut_frames.add(cine.SOPInstanceUID)
+    pacs.cut_frames[cine.SOPInstanceUID] = RETRY.attempts - 1
+    pacs.cut_kind = cut
+    integration_id = register()
+
+    outcome = sync()
+
+    assert outcome.ok, outcome.errors
+    assert stored() == {ds.SOPInstanceUID for ds in datasets}
+    assert rows(SyncError) == []
+    cine_frames = [
+        url.rsplit("/", 1)[1] for url in pacs.urls() if cine.SOPInstanceUID + "/frames/" in url
+    ]
+    assert cine_frames == ["1,2,3,4,5,6,7,8", "7,8"]
+    folder = files.absolute(
+        files.instance_dir(
+            integration_id, cine.StudyInstanceUID, cine.SeriesInstanceUID, cine.SOPInstanceUID
+        )
+    )
+    for n in range(1, 9):
+        assert (folder / files.frame_name(n)).read_bytes() == factory.expected_frame_bytes(cine, n)
+    [stored_cine] = rows(Instance, sop_instance_uid=cine.SOPInstanceUID)
+    assert stored_cine.frames_bytes == 8 * 40_000
+    assert not list(pacsbridge_home.glob("files/**/*.partial"))
+
+
+def test_frames_body_cut_every_time_fails_that_instance_only_and_the_next_run_completes_it(
+    mock, pacsbridge_home
+):
+    datasets = cine_and_two_images()
+    cine = datasets[-1]
+    pacs = FakePacs(mock, datasets)
+    pacs.cut_frames[cine.SOPInstanceUID] = RETRY.attempts
     integration_id = register()
 
     first = sync()
@@ -335,7 +437,7 @@ def test_frames_body_cut_mid_way_fails_that_instance_only_and_the_next_run_compl
     assert stored() == {ds.SOPInstanceUID for ds in datasets[:2]}
     [error] = rows(SyncError)
     assert (error.uid, error.item) == (cine.SOPInstanceUID, "instance")
-    assert error.url.endswith("/frames/1,2,3,4,5,6,7,8")
+    assert error.url.endswith("/frames/7,8")  # the retry asked only for what was missing
     folder = files.absolute(
         files.instance_dir(
             integration_id, cine.StudyInstanceUID, cine.SeriesInstanceUID, cine.SOPInstanceUID
@@ -350,10 +452,104 @@ def test_frames_body_cut_mid_way_fails_that_instance_only_and_the_next_run_compl
     assert second.ok
     assert stored() == {ds.SOPInstanceUID for ds in datasets}
     frame_requests = [url for url in pacs.urls() if "/frames/" in url]
-    assert frame_requests == [error.url.replace("/frames/1,2,3,4,5,6,7,8", "/frames/7,8")]
+    assert frame_requests == [error.url]
     for n in range(1, 9):
         assert (folder / files.frame_name(n)).read_bytes() == factory.expected_frame_bytes(cine, n)
     assert not list(pacsbridge_home.glob("files/**/*.partial"))
+
+
+# --- a hostile PACS: endless answers, oversized parts, absurd counts --------------------------
+
+
+def files_bytes(home) -> int:
+    return sum(p.stat().st_size for p in home.glob("files/**/*") if p.is_file())
+
+
+def test_endless_and_oversized_answers_fail_their_instance_within_the_caps_and_the_rest_lands(
+    mock, pacsbridge_home
+):
+    datasets = exam(n_series=2, n_instances=4)
+    pacs = FakePacs(mock, datasets)
+    hostile = {
+        datasets[0].SOPInstanceUID: "metadata",
+        datasets[1].SOPInstanceUID: "frame",
+        datasets[2].SOPInstanceUID: "preamble",
+    }
+    pacs.endless = dict(hostile)
+    pacs.oversized = {datasets[3].SOPInstanceUID}
+    register(max_response_mb=1)
+
+    tracemalloc.start()
+    try:
+        outcome = sync()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 32 * 1024 * 1024  # endless bodies, yet memory stays near the 1 MB cap
+    assert outcome.run.status is RunStatus.PARTIAL
+    assert stored() == {ds.SOPInstanceUID for ds in datasets[4:]}
+    errors = {e.uid: e for e in rows(SyncError)}
+    assert errors.keys() == {ds.SOPInstanceUID for ds in datasets[:4]}
+    frame_bytes = len(factory.expected_frame_bytes(datasets[1], 1))
+    expected = {
+        datasets[0].SOPInstanceUID: "ran past the cap of 1 MB",
+        datasets[
+            1
+        ].SOPInstanceUID: f"frame 1 ran past the {frame_bytes + 1} bytes its image allows",
+        datasets[2].SOPInstanceUID: "ran past the cap of",
+        datasets[
+            3
+        ].SOPInstanceUID: f"frame 1 ran past the {frame_bytes + 1} bytes its image allows",
+    }
+    for uid, said in expected.items():
+        assert said in errors[uid].message
+    assert "`pacsbridge integrations edit fake --max-response-mb N` (now 1)" in (
+        errors[datasets[0].SOPInstanceUID].hint
+    )
+    assert "Rows×Columns" in errors[datasets[1].SOPInstanceUID].message
+    # Memory and disk stay bounded: each endless body was read no further than its cap and
+    # one network read, and nothing but complete frames of good instances is on disk.
+    assert len(pacs.bodies) == 3  # an answer over its cap is not asked for again
+    for body in pacs.bodies:
+        assert body.delivered <= 1_000_000 + 64 * 1024 + 2 * CHUNK_SIZE
+    good = sum(len(factory.expected_frame_bytes(ds, 1)) for ds in datasets[4:])
+    assert files_bytes(pacsbridge_home) <= good + 64 * 1024  # + thumbnails
+    assert not list(pacsbridge_home.glob("files/**/*.partial"))
+
+
+@pytest.mark.parametrize(
+    ("tag", "value", "said"),
+    [
+        ("00280008", "1e9", "NumberOfFrames is '1e9'"),
+        ("00280008", "Infinity", "NumberOfFrames is 'Infinity'"),
+        ("00280008", 1_000_000_000, "NumberOfFrames is '1000000000'"),
+        ("00280010", 0.5, "Rows is '0.5'"),
+        ("00280011", -3, "Columns is '-3'"),
+    ],
+    ids=["frames-1e9", "frames-infinity", "frames-billion", "rows-half", "columns-negative"],
+)
+def test_absurd_image_counts_fail_that_instance_with_a_clear_message(
+    mock, pacsbridge_home, tag, value, said
+):
+    datasets = exam(n_series=1, n_instances=3)
+    pacs = FakePacs(mock, datasets)
+    hostile = datasets[1].SOPInstanceUID
+    vr = "IS" if tag == "00280008" else "US"
+    pacs.metadata_changes[hostile] = {tag: element(vr, value)}
+    register()
+
+    outcome = sync()
+
+    assert outcome.run.status is RunStatus.PARTIAL
+    assert stored() == {datasets[0].SOPInstanceUID, datasets[2].SOPInstanceUID}
+    [error] = rows(SyncError)
+    assert (error.item, error.uid) == ("instance", hostile)
+    assert said in error.message
+    assert "not a whole number from 1 to" in error.message
+    assert not [url for url in pacs.urls() if hostile in url and "/frames/" in url]
+    # The next run is not broken by it: it asks for that instance again and fails it again.
+    assert sync().run.status is RunStatus.PARTIAL
 
 
 # --- a PACS that cannot be used at all -------------------------------------------------------

@@ -546,7 +546,10 @@ def test_the_integration_lock_stays_held_through_a_long_search(monkeypatch):
     taken_over: list[bool] = []
 
     def slow_search(_client, **_filters):
-        time.sleep(1.5)
+        with store.session() as db:
+            first_lease_ends = db.get(SyncLock, integration_id).expires_at
+        # Searching until the lease the run started with is over, however long that takes.
+        wait_for(lambda: sync_owners.is_expired(first_lease_ends), "the first lease to end")
         taken_over.append(sync_lock.acquire_lock(integration_id, ELSEWHERE))
         return QidoResult(matches=[])
 

@@ -4,7 +4,14 @@ The public surface is what this module exports, plus `dicom_json` for reading DI
 the underscore modules are private to this package."""
 
 from core.dicomweb._auth import ClientCredentials
-from core.dicomweb._client import DicomwebClient, FileFrameSink, FrameSink, QidoResult, SavedFrame
+from core.dicomweb._client import (
+    DicomwebClient,
+    FileFrameSink,
+    FrameLimits,
+    FrameSink,
+    QidoResult,
+    SavedFrame,
+)
 from core.dicomweb._errors import (
     AuthenticationRejected,
     CaBundleUnusable,
@@ -16,6 +23,7 @@ from core.dicomweb._errors import (
     ConnectTimeout,
     HostNotFound,
     HttpStatusError,
+    IncompleteAnswer,
     MalformedResponse,
     NetworkError,
     NotAcceptable,
@@ -24,7 +32,10 @@ from core.dicomweb._errors import (
     PacsError,
     PermissionDenied,
     ReadTimeout,
+    RedirectRefused,
     RequestRejected,
+    ResponseTooLarge,
+    ResponseTooSlow,
     ServerBusy,
     ServerError,
     Timeout,
@@ -49,9 +60,11 @@ __all__ = [
     "DateRange",
     "DicomwebClient",
     "FileFrameSink",
+    "FrameLimits",
     "FrameSink",
     "HostNotFound",
     "HttpStatusError",
+    "IncompleteAnswer",
     "MalformedResponse",
     "NetworkError",
     "NotAcceptable",
@@ -62,7 +75,10 @@ __all__ = [
     "PermissionDenied",
     "QidoResult",
     "ReadTimeout",
+    "RedirectRefused",
     "RequestRejected",
+    "ResponseTooLarge",
+    "ResponseTooSlow",
     "RetryPolicy",
     "SavedFrame",
     "ServerBusy",

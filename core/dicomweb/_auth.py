@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
-from core.dicomweb._errors import TokenRequestFailed
-from core.dicomweb._transport import map_exceptions, server_message
+from core.dicomweb._errors import TokenRequestFailed, redact_url
+from core.dicomweb._transport import map_exceptions, redirect_target, server_message
 from core.errors import ConfigProblem, InvalidIntegration
 from core.settings.auth import AuthKind
 from core.settings.model import IntegrationSettings
 
 # Renew this long before the token's stated expiry: clocks drift and a request takes time.
 TOKEN_RENEWAL_MARGIN_S = 60.0
+# Redirects followed within the token endpoint's own origin (a trailing-slash fix, a moved
+# realm); one to another origin is never followed: a 307 would re-post the client secret there.
+MAX_TOKEN_REDIRECTS = 3
 
 
 class BearerToken(AuthBase):
@@ -84,15 +88,46 @@ class ClientCredentials(AuthBase):
         assert self._token is not None
         return self._token
 
+    def _post(self, form: dict[str, str]) -> requests.Response:
+        """POST the form to the token URL, following redirects only within its origin."""
+        url = self.token_url
+        for _ in range(MAX_TOKEN_REDIRECTS + 1):
+            with map_exceptions(url):
+                response = self._session.post(
+                    url,
+                    data=form,
+                    timeout=self._timeout,
+                    verify=self._verify,
+                    allow_redirects=False,
+                )
+            if not response.is_redirect:
+                return response
+            target = redirect_target(response, url)
+            response.close()
+            if _origin(target) != _origin(self.token_url):
+                raise TokenRequestFailed(
+                    f"the identity provider redirected the token request (HTTP "
+                    f"{response.status_code}) to another origin: {redact_url(target)}",
+                    url=self.token_url,
+                    status=response.status_code,
+                    hint=(
+                        "The client secret is never sent to another origin. Set the token URL "
+                        "to the token endpoint itself (check the address the redirect names)."
+                    ),
+                )
+            url = target
+        raise TokenRequestFailed(
+            f"the token request was redirected more than {MAX_TOKEN_REDIRECTS} times",
+            url=self.token_url,
+            hint="Set the token URL to the token endpoint itself.",
+        )
+
     def _fetch(self) -> None:
         form = {"grant_type": "client_credentials", "client_id": self.client_id}
         form["client_secret"] = self._client_secret
         if self.scope:
             form["scope"] = self.scope
-        with map_exceptions(self.token_url):
-            response = self._session.post(
-                self.token_url, data=form, timeout=self._timeout, verify=self._verify
-            )
+        response = self._post(form)
         if response.status_code != 200:
             said = _oauth_error(response) or server_message(response)
             raise TokenRequestFailed(
@@ -115,6 +150,12 @@ class ClientCredentials(AuthBase):
         self._token = str(token)
         self._renew_at = self._clock() + max(0.0, lifetime - TOKEN_RENEWAL_MARGIN_S)
         self.tokens_fetched += 1
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.scheme, parts.hostname, port
 
 
 def _oauth_error(response: requests.Response) -> str | None:

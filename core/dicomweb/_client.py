@@ -23,9 +23,11 @@ from core.dicomweb import dicom_json as dj
 from core.dicomweb._auth import ClientCredentials, build_auth
 from core.dicomweb._errors import (
     AuthenticationRejected,
+    IncompleteAnswer,
     MalformedResponse,
     NotDicomweb,
     RequestRejected,
+    ResponseTooLarge,
     TokenRequestFailed,
     redact_url,
 )
@@ -39,13 +41,18 @@ from core.dicomweb._multipart import (
     part_headers_from,
 )
 from core.dicomweb._query import DateRange, exact_value, query_string
-from core.dicomweb._transport import RetryPolicy, Transport, map_exceptions
+from core.dicomweb._transport import (
+    DEFAULT_BODY_DEADLINE_S,
+    RetryPolicy,
+    Transport,
+    map_exceptions,
+    megabytes,
+)
 from core.errors import InvalidInput
 from core.settings.model import IntegrationSettings
 from core.settings.presets import get_preset
 from core.uids import check_uid, is_uid
 
-CHUNK_SIZE = 256 * 1024
 # A patient has a handful of studies; a sync walks date windows. Fifty full pages means
 # something is wrong (a server ignoring `offset` in a way we did not detect): stop, say so.
 DEFAULT_MAX_PAGES = 50
@@ -84,6 +91,34 @@ class SavedFrame:
     transfer_syntax: str | None
 
 
+# Transfer syntaxes whose frames are the raw pixels (PS3.5 §A.1-A.3): a frame's size is known.
+NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"})
+# Bytes around the parts of a frames answer (delimiters, part headers), allowed per part.
+PART_OVERHEAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FrameLimits:
+    """How many bytes one frame of an instance may hold, from its checked metadata.
+
+    Native frames are Rows×Columns×SamplesPerPixel×BitsAllocated/8 bytes (one byte of padding
+    allowed); compressed ones may in rare cases outgrow their pixels, so they get a generous
+    cap: `compressed_bytes`.
+    """
+
+    native_bytes: int
+    compressed_bytes: int
+
+    def for_part(self, part: PartHeaders) -> int:
+        native = part.transfer_syntax in NATIVE_SYNTAXES or (
+            part.transfer_syntax is None and part.content_type in (None, "application/octet-stream")
+        )
+        return self.native_bytes + 1 if native else self.compressed_bytes
+
+    def for_answer(self, frames: int) -> int:
+        return frames * (max(self.native_bytes + 1, self.compressed_bytes) + PART_OVERHEAD_BYTES)
+
+
 class DicomwebClient:
     """Requests to one integration's PACS; usable on a saved or a draft configuration."""
 
@@ -95,6 +130,7 @@ class DicomwebClient:
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        body_deadline_s: float = DEFAULT_BODY_DEADLINE_S,
     ) -> None:
         self.settings = settings
         self.preset = get_preset(settings.preset)
@@ -113,7 +149,18 @@ class DicomwebClient:
             auth_kind=settings.auth_kind,
             retry=retry,
             sleep=sleep,
+            max_body_bytes=self.max_response_bytes,
+            body_deadline_s=body_deadline_s,
+            too_large_hint=(
+                "If the PACS really sends answers this large, raise the integration's cap: "
+                f"`pacsbridge integrations edit {settings.name} --max-response-mb N` "
+                f"(now {settings.max_response_mb}), or the settings page's Limits."
+            ),
         )
+
+    @property
+    def max_response_bytes(self) -> int:
+        return self.settings.max_response_mb * 1_000_000
 
     def close(self) -> None:
         if isinstance(self.session.auth, ClientCredentials):
@@ -361,18 +408,20 @@ class DicomwebClient:
         sink: FrameSink,
         *,
         accept: str | None = None,
+        limits: FrameLimits | None = None,
     ) -> int:
         """Stream the frames' stored bytes into `sink`, part by part; return the bytes read.
 
-        The Accept asks for `transfer-syntax=*` (bytes as stored) and `Accept-Encoding:
-        identity` (gzip makes Orthanc ~10× slower on big frames). The answer is split by the
-        boundary in its own Content-Type, whatever was asked for.
+        The Accept asks for `transfer-syntax=*` (bytes as stored). The answer is split by the
+        boundary in its own Content-Type, whatever was asked for. Without `limits` (a frame
+        whose size is unknown) every part and the whole answer are held to the JSON cap.
         """
         url = self.url(self.templates.frames_path(study_uid, series_uid, instance_uid, frames))
-        headers = {"Accept": accept or self.preset.frames_accept, "Accept-Encoding": "identity"}
-        response = self._get(url, headers, stream=True)
+        limits = limits or FrameLimits(self.max_response_bytes, self.max_response_bytes)
+        response = self._get(url, {"Accept": accept or self.preset.frames_accept}, stream=True)
         try:
-            return _stream_parts(response, url, frames, sink)
+            chunks = self.transport.chunks(response, url, max_bytes=limits.for_answer(len(frames)))
+            return _stream_parts(response, chunks, url, frames, _CappedSink(sink, limits, url))
         finally:
             response.close()
 
@@ -386,11 +435,14 @@ class DicomwebClient:
         *,
         name: Callable[[int], str] = lambda n: f"frame-{n:05d}",
         accept: str | None = None,
+        limits: FrameLimits | None = None,
     ) -> list[SavedFrame]:
         """Write each frame to `directory` under a temporary name, renamed once complete."""
         sink = FileFrameSink(directory, name)
         try:
-            self.stream_frames(study_uid, series_uid, instance_uid, frames, sink, accept=accept)
+            self.stream_frames(
+                study_uid, series_uid, instance_uid, frames, sink, accept=accept, limits=limits
+            )
         finally:
             sink.discard_partial()
         return sink.saved
@@ -457,9 +509,50 @@ class FileFrameSink:
             self._current = None
 
 
-def _stream_parts(response: requests.Response, url: str, frames: list[int], sink: FrameSink) -> int:
+class _CappedSink:
+    """Passes parts on to a sink, failing a part that runs past the size its frame allows."""
+
+    def __init__(self, sink: FrameSink, limits: FrameLimits, url: str) -> None:
+        self._sink = sink
+        self._limits = limits
+        self._url = url
+        self._frame = 0
+        self._cap = 0
+        self._size = 0
+
+    def begin(self, frame_number: int, part: PartHeaders) -> None:
+        self._frame, self._cap, self._size = frame_number, self._limits.for_part(part), 0
+        self._sink.begin(frame_number, part)
+
+    def write(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._cap:
+            native = self._cap == self._limits.native_bytes + 1
+            raise ResponseTooLarge(
+                f"frame {self._frame} ran past the {megabytes(self._cap)} its image allows"
+                + (" (Rows×Columns×SamplesPerPixel×BitsAllocated/8)" if native else ""),
+                url=self._url,
+                hint=(
+                    "The PACS sent more bytes than this image's size: report it to the clinic's "
+                    "PACS vendor."
+                    if native
+                    else None
+                ),
+            )
+        self._sink.write(data)
+
+    def end(self) -> None:
+        self._sink.end()
+
+
+def _stream_parts(
+    response: requests.Response,
+    chunks: Iterator[bytes],
+    url: str,
+    frames: list[int],
+    sink: FrameSink,
+) -> int:
     content_type = response.headers.get("Content-Type", "")
-    chunks = _body_chunks(response, url)
     if not content_type.lower().startswith("multipart/"):
         # Some servers answer a single frame single-part (PS3.18 allows it; pitfall 7).
         if len(frames) != 1:
@@ -495,19 +588,13 @@ def _stream_parts(response: requests.Response, url: str, frames: list[int], sink
         try:
             reader.close()
         except MalformedResponse as exc:
-            raise MalformedResponse(
+            raise IncompleteAnswer(
                 f"the frames answer ended early, after {index} of {len(frames)} frames ({exc.message})",
                 url=url,
-                hint="The connection was probably cut; the next sync fetches the missing frames.",
             ) from exc
     if index != len(frames):
         raise MalformedResponse(f"asked for {len(frames)} frames, got {index}", url=url)
     return total
-
-
-def _body_chunks(response: requests.Response, url: str) -> Iterator[bytes]:
-    with map_exceptions(url):
-        yield from response.iter_content(CHUNK_SIZE)
 
 
 def _is_orthanc_rest_error(error: RequestRejected) -> bool:

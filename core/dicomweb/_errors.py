@@ -9,7 +9,8 @@ credentials removed. The mapping from requests/urllib3 failures into this tree l
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+import re
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from core.errors import PacsbridgeError
 
@@ -30,6 +31,15 @@ _HIDDEN_QUERY_KEYS = frozenset(
 )
 
 
+# The same values wherever they appear in text: urllib3 quotes the request's path and query in
+# its messages, and servers echo them in error pages.
+_HIDDEN_PAIR = re.compile(r"(?i)\b(" + "|".join(sorted(_HIDDEN_QUERY_KEYS)) + r")=([^&\s'\"<>()]*)")
+_URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>()]+")
+# A shorter hidden value is not searched for alone: it would blank digits all over the text
+# (the key=value form above still catches it).
+_MIN_VALUE_LENGTH = 3
+
+
 def redact_url(url: str) -> str:
     """Drop user:password@, token values and patient identifiers from a URL for display."""
     parts = urlsplit(url)
@@ -41,6 +51,29 @@ def redact_url(url: str) -> str:
         for k, _, v in (pair.partition("=") for pair in parts.query.split("&") if pair)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _hidden_values(url: str | None) -> set[str]:
+    """The values redact_url hides in `url`, as sent and decoded."""
+    found: set[str] = set()
+    for key, _, value in (pair.partition("=") for pair in urlsplit(url or "").query.split("&")):
+        if key.lower() in _HIDDEN_QUERY_KEYS:
+            found |= {value, unquote_plus(value)}
+    return {value for value in found if len(value) >= _MIN_VALUE_LENGTH}
+
+
+def redact_text(text: str, url: str | None = None) -> str:
+    """`text` without what redact_url hides: credentials in URLs, hidden query values.
+
+    Every text an error carries out of the client goes through this, not only its URL: the
+    message, the hint, what the server said. The values of `url`'s hidden parameters are
+    removed wherever they appear, also alone ("no patient PB123").
+    """
+    text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)
+    text = _HIDDEN_PAIR.sub(r"\1=***", text)
+    for value in sorted(_hidden_values(url), key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
 
 
 class PacsError(PacsbridgeError):
@@ -59,7 +92,8 @@ class PacsError(PacsbridgeError):
         url: str | None = None,
         status: int | None = None,
     ) -> None:
-        super().__init__(message, hint=hint)
+        hint = redact_text(hint, url) if hint else None
+        super().__init__(redact_text(message, url), hint=hint)
         self.url = redact_url(url) if url else None
         self.status = status
 
@@ -205,9 +239,18 @@ class HttpStatusError(PacsError):
         server_uri: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint, url=url, status=status)
-        self.server_message = server_message
+        self.server_message = redact_text(server_message, url) if server_message else None
         # The path the server says it handled (Orthanc's error bodies carry it as "Uri").
-        self.server_uri = server_uri
+        self.server_uri = redact_text(server_uri, url) if server_uri else None
+
+
+class RedirectRefused(HttpStatusError):
+    """3xx: the server sent us elsewhere; redirects are not followed."""
+
+    default_hint = (
+        "pacsbridge follows no redirect from a PACS (one could send the worker to an internal "
+        "address). If the PACS has moved, set the integration's base URI to its new address."
+    )
 
 
 class AuthenticationRejected(HttpStatusError):
@@ -290,4 +333,30 @@ class MalformedResponse(PacsError):
 
     default_hint = (
         "The server sent a damaged answer; retry, and report it to the clinic if it repeats."
+    )
+
+
+class IncompleteAnswer(MalformedResponse):
+    """The answer stopped before its end (no closing delimiter): usually a cut connection."""
+
+    default_hint = (
+        "The connection was probably cut; the frames not yet on disk are asked for again."
+    )
+
+
+class ResponseTooLarge(MalformedResponse):
+    """The answer ran past the size this integration accepts for it; the rest was not read."""
+
+    default_hint = (
+        "If the PACS really sends answers this large, raise the cap: "
+        "`pacsbridge integrations edit NAME --max-response-mb N`."
+    )
+
+
+class ResponseTooSlow(Timeout):
+    """The answer kept coming, but not within the overall deadline for one answer."""
+
+    default_hint = (
+        "The PACS or the link to it is very slow, or it sends an answer that never ends; the "
+        "next sync continues with what is already on disk."
     )

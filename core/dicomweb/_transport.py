@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -39,11 +39,15 @@ from core.dicomweb._errors import (
     PacsError,
     PermissionDenied,
     ReadTimeout,
+    RedirectRefused,
     RequestRejected,
+    ResponseTooLarge,
+    ResponseTooSlow,
     ServerBusy,
     ServerError,
     TlsError,
     TlsProtocolMismatch,
+    redact_url,
 )
 from core.settings.auth import AuthKind
 
@@ -53,6 +57,15 @@ RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
 # Failures where the request never reached the server's application, or the answer was cut:
 # trying again is safe and often works (a PACS or proxy restarting).
 RETRYABLE_ERRORS = (ConnectionRefused, ConnectionLost, ConnectTimeout)
+# Every body is read as a stream against these limits, so a PACS that sends an endless or huge
+# answer costs one item of one run, not the memory of the worker that serves every clinic.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+# The whole of one answer, however steadily it trickles in (the read timeout only bounds the
+# silence between two reads): a 500-frame cine at 1 MB/s fits.
+DEFAULT_BODY_DEADLINE_S = 900.0
+# An error answer is read only as far as its message: the status already says what failed.
+ERROR_BODY_BYTES = 64 * 1024
+CHUNK_SIZE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -221,6 +234,11 @@ def _auth_rejected(kind: AuthKind, suffix: str, kwargs: dict[str, Any]) -> Authe
     )
 
 
+def redirect_target(response: requests.Response, url: str) -> str:
+    """Where a 3xx answer points, as an absolute URL (Location may be relative)."""
+    return urljoin(url, response.headers.get("Location", ""))
+
+
 def status_error(response: requests.Response, url: str, *, auth_kind: AuthKind) -> PacsError:
     """The PacsError for an HTTP error status, with the server's own words attached."""
     status = response.status_code
@@ -238,6 +256,11 @@ def status_error(response: requests.Response, url: str, *, auth_kind: AuthKind) 
         "server_message": said,
         "server_uri": server_uri,
     }
+    if 300 <= status < 400:
+        target = redirect_target(response, url)
+        return RedirectRefused(
+            f"the PACS redirected the request (HTTP {status}) to {redact_url(target)}", **kwargs
+        )
     if status == 401:
         return _auth_rejected(auth_kind, suffix, kwargs)
     if status == 403:
@@ -278,8 +301,69 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def megabytes(size: int) -> str:
+    return f"{size / 1_000_000:g} MB" if size >= 1_000_000 else f"{size} bytes"
+
+
+def body_chunks(
+    response: requests.Response,
+    url: str,
+    *,
+    max_bytes: int,
+    deadline_s: float,
+    too_large_hint: str | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[bytes]:
+    """The body as it arrives; past `max_bytes` or `deadline_s` it stops with an error.
+
+    A Content-Length over the cap fails before any byte is read. Counting decoded bytes also
+    bounds a compressed body sent despite `Accept-Encoding: identity`.
+    """
+    announced = response.headers.get("Content-Length", "")
+    if announced.isdigit() and int(announced) > max_bytes:
+        raise ResponseTooLarge(
+            f"the answer announces {megabytes(int(announced))}, over the cap of "
+            f"{megabytes(max_bytes)}",
+            url=url,
+            hint=too_large_hint,
+        )
+    deadline = time.monotonic() + deadline_s
+    received = 0
+    with map_exceptions(url):
+        for chunk in response.iter_content(chunk_size):
+            received += len(chunk)
+            if received > max_bytes:
+                raise ResponseTooLarge(
+                    f"the answer ran past the cap of {megabytes(max_bytes)}; the rest was not read",
+                    url=url,
+                    hint=too_large_hint,
+                )
+            if time.monotonic() > deadline:
+                raise ResponseTooSlow(
+                    f"the answer was not complete after {deadline_s:g} s "
+                    f"({megabytes(received)} read)",
+                    url=url,
+                )
+            yield chunk
+
+
+def _load_body(response: requests.Response, body: bytes) -> None:
+    """Make `body` the response's content, as requests does once it has read a body itself.
+
+    requests has no public way to hand it a body read elsewhere; with this, `.content`,
+    `.json()` and `.text` never read (unbounded) from the socket again.
+    """
+    response._content = body
+    response._content_consumed = True
+    response.close()
+
+
 class Transport:
-    """Sends GETs for one integration: timeouts on every request, retries, mapped errors."""
+    """Sends GETs for one integration: timeouts on every request, retries, mapped errors.
+
+    Every body is streamed: an answer the caller does not stream is read here against the
+    byte cap and the overall deadline; a streamed one is read through `chunks`.
+    """
 
     def __init__(
         self,
@@ -291,8 +375,14 @@ class Transport:
         auth_kind: AuthKind = AuthKind.NONE,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        body_deadline_s: float = DEFAULT_BODY_DEADLINE_S,
+        too_large_hint: str | None = None,
     ) -> None:
         self.session = session
+        self.max_body_bytes = max_body_bytes
+        self.body_deadline_s = body_deadline_s
+        self.too_large_hint = too_large_hint
         self.timeout = (connect_timeout_s, read_timeout_s)
         self.verify = verify
         self.auth_kind = auth_kind
@@ -301,8 +391,35 @@ class Transport:
         self.requests_sent = 0
         self.bytes_received = 0
 
+    def chunks(
+        self, response: requests.Response, url: str, *, max_bytes: int | None = None
+    ) -> Iterator[bytes]:
+        """A streamed response's body, within `max_bytes` (default: the JSON cap) and the deadline."""
+        return body_chunks(
+            response,
+            url,
+            max_bytes=self.max_body_bytes if max_bytes is None else max_bytes,
+            deadline_s=self.body_deadline_s,
+            too_large_hint=self.too_large_hint,
+        )
+
+    def _read_error_body(self, response: requests.Response, url: str) -> None:
+        prefix = b""
+        with map_exceptions(url):
+            for chunk in response.iter_content(ERROR_BODY_BYTES):
+                prefix += chunk
+                if len(prefix) >= ERROR_BODY_BYTES:
+                    break
+        _load_body(response, prefix[:ERROR_BODY_BYTES])
+
     def get(self, url: str, *, headers: dict[str, str], stream: bool = False) -> requests.Response:
-        """GET `url`; return a 2xx response or raise the PacsError that explains the failure."""
+        """GET `url`; return a 2xx response or raise the PacsError that explains the failure.
+
+        Unless `stream`, the body is read here (within the cap and deadline) and a cut body
+        is retried like a failed connection.
+        """
+        # identity: no gzip bomb, and gzip makes Orthanc ~10× slower on big frames.
+        headers = {"Accept-Encoding": "identity", **headers}
         attempt = 0
         while True:
             attempt += 1
@@ -314,9 +431,15 @@ class Transport:
                         url,
                         headers=headers,
                         timeout=self.timeout,
-                        stream=stream,
+                        stream=True,
                         verify=self.verify,
+                        # A hostile PACS could send the worker to an internal address.
+                        allow_redirects=False,
                     )
+                    if response.status_code >= 300:
+                        self._read_error_body(response, url)
+                    elif not stream:
+                        _load_body(response, b"".join(self.chunks(response, url)))
             except RETRYABLE_ERRORS:
                 if last_try:
                     raise
@@ -331,6 +454,6 @@ class Transport:
                 response.close()
                 self.sleep(wait if wait is not None else self.retry.backoff(attempt))
                 continue
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 raise status_error(response, url, auth_kind=self.auth_kind)
             return response

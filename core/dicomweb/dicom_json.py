@@ -26,6 +26,8 @@ SERIES_NUMBER = "00200011"
 INSTANCE_NUMBER = "00200013"
 NUMBER_OF_FRAMES = "00280008"
 ROWS = "00280010"
+SAMPLES_PER_PIXEL = "00280002"
+BITS_ALLOCATED = "00280100"
 COLUMNS = "00280011"
 NUMBER_OF_STUDY_RELATED_SERIES = "00201206"
 NUMBER_OF_STUDY_RELATED_INSTANCES = "00201208"
@@ -54,11 +56,15 @@ def text(obj: dict[str, Any], tag: str) -> str | None:
 
 
 def integer(obj: dict[str, Any], tag: str) -> int | None:
-    """IS/US values; servers send numbers or numeric strings."""
+    """IS/US values; servers send numbers or numeric strings. None for what is not a number.
+
+    "Infinity" overflows int(): caught here, so a hostile header is a missing value, never an
+    exception that fails the run (values that size things are checked again where used).
+    """
     value = first(obj, tag)
     try:
         return None if value is None else int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

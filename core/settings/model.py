@@ -50,6 +50,9 @@ class IntegrationSettings(SQLModel):
     trigger_follicle_count: int = 3
     trigger_diameter_mm: float = 17.0
     enabled: bool = True
+    # The largest search or metadata answer read, in MB: a PACS sending an endless or huge
+    # body must not exhaust the worker that serves every clinic. Frames have their own caps.
+    max_response_mb: int = 64
 
     def templates(self) -> PathTemplates:
         return PathTemplates(

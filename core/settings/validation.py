@@ -143,6 +143,7 @@ def limit_problems(settings: IntegrationSettings) -> list[ConfigProblem]:
         ("cycle_gap_days", settings.cycle_gap_days, 1, 365, "days"),
         ("trigger_follicle_count", settings.trigger_follicle_count, 1, 30, "follicles"),
         ("trigger_diameter_mm", settings.trigger_diameter_mm, 5, 40, "mm"),
+        ("max_response_mb", settings.max_response_mb, 1, 4096, "MB"),
     ]
     return [
         ConfigProblem(field, f"{value} is outside {low}–{high} {unit}", f"Use {low}–{high} {unit}.")

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from sqlalchemy import URL, Engine
 from sqlmodel import Session
 
+from core.store._audit import AuditAction, AuditEvent
 from core.store._database import StoreConfigError, create_store_engine, database_url
 from core.store._measurements import CodeMapping, Measurement
 from core.store._models import Integration, utcnow
@@ -34,6 +35,8 @@ from core.store._sync import (
 from core.store._users import User, UserRole
 
 __all__ = [
+    "AuditAction",
+    "AuditEvent",
     "CodeMapping",
     "DeadLetter",
     "HealthCheck",

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlalchemy.pool import NullPool
 
 from core.store.migrations import HEAD
 
@@ -37,11 +38,27 @@ def migrate(engine: Engine) -> str:
     with engine.connect() as connection:
         if current_revision(connection) == HEAD:
             return HEAD
-    with _migration_lock(engine), engine.begin() as connection:
+    with _migration_lock(engine), _migration_engine(engine).begin() as connection:
         _adopt_legacy_store(connection)
         if current_revision(connection) != HEAD:
             _upgrade(connection)
+            _check_foreign_keys(connection)
         return current_revision(connection) or ""
+
+
+def _migration_engine(engine: Engine) -> Engine:
+    """SQLite migrations run with foreign keys off, as SQLite's table rebuilds require
+    (dropping the old table would otherwise cascade to every row that points at it)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return create_engine(engine.url, poolclass=NullPool, connect_args={"timeout": 30})
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+        if broken is not None:
+            raise RuntimeError(f"the schema upgrade broke a foreign key: {tuple(broken)}")
 
 
 def _upgrade(connection: Connection) -> None:

@@ -7,12 +7,26 @@ are already complete on disk (from a run that was killed) are not fetched again.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from pathlib import Path
 from typing import Any
 
 from core import files
-from core.dicomweb import DicomwebClient, NotAcceptable, PacsError, RetryPolicy, ServerError
+from core.dicomweb import (
+    ConnectionLost,
+    DicomwebClient,
+    FileFrameSink,
+    FrameLimits,
+    IncompleteAnswer,
+    MalformedResponse,
+    NotAcceptable,
+    PacsError,
+    ReadTimeout,
+    RetryPolicy,
+    SavedFrame,
+    ServerError,
+)
 from core.dicomweb import dicom_json as dj
 from core.dicomweb.dicom_json import dataset_from_dicom_json
 from core.images import write_thumbnail, write_thumbnail_bytes
@@ -28,11 +42,57 @@ log = logging.getLogger("pacsbridge.sync")
 # file for every request), while the URL stays far below common 8 KB limits.
 FRAMES_PER_REQUEST = 500
 TRANSFER_SYNTAX_FILE = "transfer-syntax"
+# A frames answer cut in the middle (a proxy resetting a long transfer, a read timeout, a
+# body shorter than announced): the GET is idempotent, so it is asked for again in this run.
+CUT_TRANSFER = (ConnectionLost, ReadTimeout, IncompleteAnswer)
+# The counts that size a pull, checked before they size anything (a header saying 1e9 frames
+# must not allocate 1e9 of anything): the keyword, the highest sane value, and the value
+# assumed when the PACS leaves it out. Rows and Columns are US (at most 65535); no real cine
+# loop comes near 100,000 frames; a missing SamplesPerPixel or BitsAllocated is taken at its
+# largest common value, so the frame cap stays generous.
+IMAGE_COUNTS = {
+    dj.NUMBER_OF_FRAMES: ("NumberOfFrames", 100_000, 1),
+    dj.ROWS: ("Rows", 65_535, None),
+    dj.COLUMNS: ("Columns", 65_535, None),
+    dj.SAMPLES_PER_PIXEL: ("SamplesPerPixel", 4, 3),
+    dj.BITS_ALLOCATED: ("BitsAllocated", 64, 16),
+}
 
 
 def has_frames(metadata: dict[str, Any]) -> bool:
     """Images have Rows; SR, PDF and other documents have none (and frames would be a 500)."""
-    return not is_sr(dj.text(metadata, dj.SOP_CLASS_UID)) and bool(dj.integer(metadata, dj.ROWS))
+    rows = dj.first(metadata, dj.ROWS)  # checked with the other counts before it sizes anything
+    return not is_sr(dj.text(metadata, dj.SOP_CLASS_UID)) and rows not in (None, 0)
+
+
+def _whole_number(value: object) -> int | None:
+    """An IS/US value as sent in DICOM JSON (a number or a digit string), else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def image_counts(metadata: dict[str, Any]) -> dict[str, int]:
+    """The checked counts of an image, by tag; MalformedResponse names the first bad one."""
+    counts = {}
+    for tag, (keyword, highest, default) in IMAGE_COUNTS.items():
+        raw = dj.first(metadata, tag)
+        number = default if raw is None else _whole_number(raw)
+        if number is None or not 1 <= number <= highest:
+            raise MalformedResponse(
+                f"the instance's {keyword} is {str(raw)[:40]!r}, not a whole number from 1 to "
+                f"{highest}; its frames were not requested",
+                hint=(
+                    "The PACS holds a damaged header for this instance: report it to the "
+                    "clinic's PACS vendor. The other instances are pulled as usual."
+                ),
+            )
+        counts[tag] = number
+    return counts
 
 
 class InstancePuller:
@@ -96,8 +156,47 @@ class InstancePuller:
             pulled.measurements = measurement_rows(self.integration_id, metadata, self.code_mapping)
         return pulled
 
+    def _save_frames(
+        self,
+        client: DicomwebClient,
+        uids: tuple[str, str, str],
+        frames: list[int],
+        directory: Path,
+        limits: FrameLimits,
+        accept: str | None = None,
+    ) -> list[SavedFrame]:
+        """Save `frames`; a cut answer is resumed with the frames not yet on disk.
+
+        Tried as often and with the same back-off as any transient failure; only an answer
+        that keeps being cut fails the instance.
+        """
+        retry, saved, attempt = client.transport.retry, [], 0
+        while True:
+            attempt += 1
+            sink = FileFrameSink(directory, files.frame_name)
+            try:
+                client.stream_frames(*uids, frames, sink, accept=accept, limits=limits)
+                return saved + sink.saved
+            except CUT_TRANSFER as exc:
+                if attempt >= retry.attempts:
+                    raise
+                log.info("frames of %s cut (%s); asking again for the rest", uids[2], exc.message)
+            finally:
+                sink.discard_partial()
+            saved += sink.saved
+            done = {frame.frame_number for frame in sink.saved}
+            frames = [n for n in frames if n not in done]
+            client.transport.sleep(retry.backoff(attempt))
+
     def _pull_frames(self, client: DicomwebClient, pulled: PulledInstance) -> None:
-        count = dj.integer(pulled.metadata, dj.NUMBER_OF_FRAMES) or 1
+        counts = image_counts(pulled.metadata)
+        count = counts[dj.NUMBER_OF_FRAMES]
+        pixels = counts[dj.ROWS] * counts[dj.COLUMNS] * counts[dj.SAMPLES_PER_PIXEL]
+        native_bytes = (pixels * counts[dj.BITS_ALLOCATED] + 7) // 8
+        limits = FrameLimits(
+            native_bytes=native_bytes,
+            compressed_bytes=max(2 * native_bytes, client.max_response_bytes),
+        )
         relative = files.instance_dir(
             self.integration_id, pulled.study_uid, pulled.series_uid, pulled.sop_instance_uid
         )
@@ -113,11 +212,11 @@ class InstancePuller:
         for start in range(0, len(missing), FRAMES_PER_REQUEST):
             batch = missing[start : start + FRAMES_PER_REQUEST]
             try:
-                saved = client.save_frames(*uids, batch, directory, name=files.frame_name)
+                saved = self._save_frames(client, uids, batch, directory, limits)
             except (ServerError, NotAcceptable):
                 # The server cannot send this file's stored bytes: take its decoded pixels.
-                saved = client.save_frames(
-                    *uids, batch, directory, name=files.frame_name, accept=DECODED_FRAMES_ACCEPT
+                saved = self._save_frames(
+                    client, uids, batch, directory, limits, accept=DECODED_FRAMES_ACCEPT
                 )
             pulled.frames_fetched += len(saved)
             sizes.update({frame.frame_number: frame.size for frame in saved})
@@ -130,7 +229,7 @@ class InstancePuller:
         if pulled.transfer_syntax is None:
             # Killed between the last frame's rename and the syntax file: ask for frame 1
             # again, the cheapest way to learn the transfer syntax the server stored.
-            saved = client.save_frames(*uids, [1], directory, name=files.frame_name)
+            saved = client.save_frames(*uids, [1], directory, name=files.frame_name, limits=limits)
             if saved and saved[0].transfer_syntax:
                 pulled.transfer_syntax = saved[0].transfer_syntax
                 syntax_file.write_text(pulled.transfer_syntax)

@@ -361,7 +361,11 @@ class _Run:
                         walks[pool.submit(self._walk, puller, study)] = study
                 if not walks and not pulls:
                     break
-                done, _ = wait([*walks, *pulls], return_when=FIRST_COMPLETED)
+                # Woken at least every progress interval: pulls stuck on a slow PACS must not
+                # keep finished instances out of the store (a kill would cost them).
+                done, _ = wait(
+                    [*walks, *pulls], timeout=PROGRESS_INTERVAL_S, return_when=FIRST_COMPLETED
+                )
                 for future in done:
                     if future in walks:
                         new_work = self._walked(walks.pop(future), future)

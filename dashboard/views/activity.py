@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.audit import AuditAction
 from core.browse import dead_letters, list_runs, run_duration, run_errors
 from core.errors import PacsbridgeError
 from core.integrations import list_integrations
 from core.store import Integration, RunStatus, SyncRun
 from core.sync import list_requests, request_sync, retry_dead_letter
-from dashboard._widgets import ago, no_integration_yet, pick_integration, show_error
-from dashboard.auth import current_user, require_admin
+from dashboard._widgets import ago, no_integration_yet, pick_integration, plain, show_error
+from dashboard.auth import audit, current_user, require_admin
 
 REFRESH_S = 2.0
 ADMINS_ONLY = "Admins only"
@@ -38,7 +39,8 @@ def resync(patient_id: str | None = None) -> None:
     except PacsbridgeError as exc:
         show_error(exc)
         return
-    what = f"patient {patient_id.strip()}" if patient_id else name
+    audit(user, AuditAction.QUEUE_RESYNC, integration=name, object_id=queued.scope_value)
+    what = f"patient {plain(patient_id.strip())}" if patient_id else name
     st.success(f"Resync of {what} queued (request {queued.id}); the worker takes it shortly.")
 
 
@@ -151,8 +153,8 @@ if not letters:
 for letter in letters:
     text_col, button_col = st.columns([5, 1], vertical_alignment="center")
     text_col.markdown(
-        f"**{letter.item}** `{letter.uid}` · failed {letter.failures} times, last "
-        f"{ago(letter.last_failed_at)}: {letter.last_error}"
+        f"**{letter.item}** {plain(letter.uid)} · failed {letter.failures} times, last "
+        f"{ago(letter.last_failed_at)}: {plain(letter.last_error)}"
         + (f" (HTTP {letter.last_status})" if letter.last_status else "")
     )
     if button_col.button(
@@ -160,4 +162,5 @@ for letter in letters:
     ):
         require_admin(user, "retry dead letters")
         retry_dead_letter(integration.id, letter.uid)
-        text_col.success(f"{letter.uid} is back in line for the next run.")
+        audit(user, AuditAction.RETRY_DEAD_LETTER, integration=name, object_id=letter.uid)
+        text_col.success(f"{plain(letter.uid)} is back in line for the next run.")

@@ -15,6 +15,7 @@ from core.integrations import get_integration, integration_secret, list_integrat
 from dashboard._widgets import (
     no_integration_yet,
     pick_integration,
+    plain,
     show_connection_test,
     show_error,
 )
@@ -28,7 +29,7 @@ def show_diagnosis(result: Diagnosis) -> None:
     if failed is None:
         st.success("All steps passed.")
     else:
-        st.error(f"{failed.name} failed: {failed.detail}")
+        st.error(f"{failed.name} failed: {plain(failed.detail)}")
         if failed.hint:
             st.info(failed.hint)
     st.dataframe(

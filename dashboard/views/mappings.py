@@ -12,11 +12,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.audit import AuditAction
 from core.errors import PacsbridgeError
 from core.integrations import list_integrations
 from core.measurements import KNOWN_KINDS, list_mappings, reextract, remove_mapping, set_mapping
 from dashboard._widgets import no_integration_yet, pick_integration, show_error
-from dashboard.auth import current_user, require_admin
+from dashboard.auth import audit, current_user, require_admin
 
 COLUMNS = ["scheme", "code", "kind", "unit", "note"]
 
@@ -98,6 +99,7 @@ for row, error in refused:
 
 if st.button("Save mappings", type="primary"):
     st.session_state[refused_key] = save(name, table)
+    audit(user, AuditAction.CHANGE_MAPPINGS, integration=name)
     st.session_state[version_key] = st.session_state.get(version_key, 0) + 1
     st.session_state[saved_key] = True
     st.rerun()
@@ -108,6 +110,7 @@ if st.button("Re-extract measurements"):
     with st.spinner(f"Re-extracting {name}'s SR measurements from stored reports…"):
         try:
             outcome = reextract(name)
+            audit(user, AuditAction.REEXTRACT, integration=name)
         except PacsbridgeError as exc:
             show_error(exc)
         else:

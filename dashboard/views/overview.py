@@ -8,7 +8,7 @@ import math
 import streamlit as st
 
 from core.status import IntegrationStatus, Light, integration_statuses
-from dashboard._widgets import INTEGRATION_PARAM, ago, no_integration_yet
+from dashboard._widgets import INTEGRATION_PARAM, ago, no_integration_yet, plain
 from dashboard.auth import current_user
 
 DOTS = {Light.GREEN: "🟢", Light.AMBER: "🟠", Light.RED: "🔴"}
@@ -40,7 +40,7 @@ def details(status: IntegrationStatus) -> None:
     """The chosen clinic: why it has its colour, what failed last, and where to look next."""
     with st.container(border=True):
         head, links = st.columns([4, 1.4])
-        head.markdown(f"**{DOTS[status.light]} {status.light.value}**: {status.reason}")
+        head.markdown(f"**{DOTS[status.light]} {status.light.value}**: {plain(status.reason)}")
         head.text(
             f"{status.studies:,} studies, {status.instances:,} instances pulled; "
             f"last successful sync {ago(status.last_success_at)}"
@@ -51,11 +51,11 @@ def details(status: IntegrationStatus) -> None:
             "views/connection.py", label="Connection test", icon="🔌", query_params=params
         )
         if status.last_error:
-            st.error(status.last_error)
+            st.error(plain(status.last_error))
             if status.last_error_hint:
-                st.caption(status.last_error_hint)
+                st.caption(plain(status.last_error_hint))
         for warning in status.warnings:
-            st.warning(warning)
+            st.warning(plain(warning))
 
 
 current_user()

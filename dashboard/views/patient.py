@@ -4,7 +4,8 @@ biometry, and the patient's measurements as CSV or FHIR to download.
 Values come from the SR measurements of the patient's pulled studies (core.cycles,
 core.patient_series, core.exports); every point and row leads back to the study it was
 measured in, on the Studies page. The trigger criterion is the clinic's own setting, marked as
-information for the clinician, never as an instruction.
+information for the clinician, never as an instruction. The patient's ID stays in the
+session, never in the URL.
 """
 
 from __future__ import annotations
@@ -15,14 +16,21 @@ from datetime import timedelta
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.audit import AuditAction
 from core.cycles import SIDES, Cycle, CycleScan, MonitoringSettings, patient_cycles
 from core.exports import ExportFormat, export_measurements
 from core.integrations import list_integrations
 from core.patient_series import Point, patient_series
-from dashboard._widgets import no_integration_yet, pick_integration
-from dashboard.auth import current_user
+from dashboard._widgets import (
+    keep_phi_out_of_the_url,
+    no_integration_yet,
+    open_study,
+    patient_field,
+    pick_integration,
+    plain,
+)
+from dashboard.auth import audit_view, current_user
 
-STUDIES_PAGE = "views/studies.py"
 DAY_MS = 86_400_000  # plotly's date axes count in milliseconds
 OVARY = {"left": "Left ovary", "right": "Right ovary", None: "Ovary not stated"}
 SIDE_SHORT = {"left": "L", "right": "R"}
@@ -35,14 +43,15 @@ BIOMETRY_COLUMNS = {
     "gestational_age": "Gestational age",
 }
 
-current_user()
+user = current_user()
 st.title("Patient measurements")
 integrations = list_integrations()
 if not integrations:
     no_integration_yet()
     st.stop()
+keep_phi_out_of_the_url()
 name = pick_integration([i.name for i in integrations])
-patient_id = st.text_input("Patient ID", key="patient", bind="query-params")
+patient_id = patient_field()
 if not patient_id.strip():
     st.info(
         "Enter a patient ID to see the patient's measurements. The Studies page finds it by name."
@@ -50,17 +59,14 @@ if not patient_id.strip():
     st.stop()
 
 found = patient_series(name, patient_id)
+audit_view(user, AuditAction.VIEW_PATIENT, name, found.patient_id)
 if not found.studies:
     st.warning(
-        f"No pulled study of patient {found.patient_id} in {name}. Check the ID, or look the "
-        "patient up on Connection test: the PACS may hold studies that were not pulled yet."
+        f"No pulled study of patient {plain(found.patient_id)} in {name}. Check the ID, or look "
+        "the patient up on Connection test: the PACS may hold studies that were not pulled yet."
     )
     st.stop()
-st.subheader(f"{found.patient_name or 'unnamed'} ({found.patient_id})")
-
-
-def open_study(study_uid: str) -> None:
-    st.switch_page(STUDIES_PAGE, query_params={"integration": name, "study": study_uid})
+st.subheader(plain(f"{found.patient_name or 'unnamed'} ({found.patient_id})"))
 
 
 def chart(figure: go.Figure, key: str, y_title: str) -> None:
@@ -72,7 +78,7 @@ def chart(figure: go.Figure, key: str, y_title: str) -> None:
     figure.update_layout(height=320, margin={"t": 40, "b": 10}, yaxis_title=y_title)
     state = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points")
     if points := state["selection"]["points"]:
-        open_study(points[0]["customdata"])
+        open_study(name, points[0]["customdata"])
 
 
 def line(points: list[Point], label: str, unit: str) -> go.Scatter:
@@ -134,7 +140,7 @@ def cycle_table(cycle: Cycle, settings: MonitoringSettings) -> None:
         key="cycle-scans",
     )
     if table.selection.rows:
-        open_study(cycle.scans[table.selection.rows[0]].study_uid)
+        open_study(name, cycle.scans[table.selection.rows[0]].study_uid)
     st.caption(
         f"Counts per ovary of follicles at least each size (mm); leading: the three largest; "
         f"count: as the report states it. Trigger criterion (this clinic's setting: "
@@ -281,7 +287,7 @@ def biometry_table() -> None:
         key="biometry",
     )
     if table.selection.rows:
-        open_study(found.biometry[table.selection.rows[0]].study_uid)
+        open_study(name, found.biometry[table.selection.rows[0]].study_uid)
     st.caption("Select a row, or click a point in a chart, to open its study.")
 
 
@@ -322,9 +328,10 @@ if found.has_measurements:
 
 st.markdown("#### Studies")
 for study in reversed(found.studies):
-    st.page_link(
-        STUDIES_PAGE,
-        label=f"{study.day or 'undated'} · {study.description or 'no description'}",
-        query_params={"integration": name, "study": study.study_uid},
+    if st.button(
+        plain(f"{study.day or 'undated'} · {study.description or 'no description'}"),
+        key=f"open-{study.study_uid}",
         icon="🖼️",
-    )
+        type="tertiary",
+    ):
+        open_study(name, study.study_uid)

@@ -12,8 +12,9 @@ from urllib.parse import urljoin
 
 import streamlit as st
 
+from core.audit import AuditAction
 from core.checks.connection_test import run_connection_test
-from core.errors import ConfigProblem, InvalidIntegration, PacsbridgeError
+from core.errors import ConfigProblem, InvalidIntegration, PacsbridgeError, SecretNeedsReentry
 from core.integrations import (
     add_integration,
     describe_integration,
@@ -22,16 +23,18 @@ from core.integrations import (
     integration_secret,
     list_integrations,
     remove_integration,
+    secret_destination_changes,
     settings_of,
+    stored_secret_reusable,
 )
 from core.settings.auth import SECRET_LABELS, AuthKind
 from core.settings.model import IntegrationSettings
 from core.settings.presets import PRESETS
 from core.settings.templates import TEMPLATE_LABELS, TemplateKind
 from core.settings.validation import normalise_base_uri, settings_warnings, validate_settings
-from core.store import Integration
+from core.store import Integration, User
 from dashboard._widgets import INTEGRATION_PARAM, show_connection_test, show_error
-from dashboard.auth import current_user, require_admin
+from dashboard.auth import admin_action, audit, current_user, require_admin
 
 NEW = "➕ New integration"
 TARGET_KEY = "settings.target"
@@ -68,15 +71,20 @@ def draft_of(prefix: str, record: Integration | None) -> IntegrationSettings:
 def problems_of(
     draft: IntegrationSettings, record: Integration | None, typed_secret: str
 ) -> dict[str, list[ConfigProblem]]:
-    """The validator's problems by field, and a missing secret (which the store checks)."""
+    """The validator's problems by field, and a missing secret (which the store checks): none
+    stored, or a stored one the draft would send to another destination."""
     try:
         validate_settings(draft)
         found = []
     except InvalidIntegration as exc:
         found = exc.problems
-    if draft.needs_secret() and not typed_secret and not (record and record.secret_ciphertext):
+    if draft.needs_secret() and not typed_secret:
         what = SECRET_LABELS[draft.auth_kind]
-        found.append(ConfigProblem("secret", f"no {what} is stored", f"Set the {what}."))
+        if not (record and record.secret_ciphertext):
+            found.append(ConfigProblem("secret", f"no {what} is stored", f"Set the {what}."))
+        elif changes := secret_destination_changes(settings_of(record), draft):
+            stored_what = SECRET_LABELS[AuthKind(record.auth_kind)]
+            found.extend(SecretNeedsReentry(stored_what, what, changes).problems)
     grouped: dict[str, list[ConfigProblem]] = {}
     for problem in found:
         grouped.setdefault(problem.field, []).append(problem)
@@ -103,7 +111,8 @@ def example_url(draft: IntegrationSettings, kind: TemplateKind) -> str:
     return urljoin(normalise_base_uri(draft.base_uri), path)
 
 
-def save(prefix: str, record_name: str | None) -> None:
+@admin_action
+def save(user: User, prefix: str, record_name: str | None) -> None:
     # A callback: it runs before the page is drawn again, so the secret field can be emptied.
     record = get_integration(record_name) if record_name else None
     draft = draft_of(prefix, record)
@@ -116,18 +125,24 @@ def save(prefix: str, record_name: str | None) -> None:
     except PacsbridgeError as exc:
         st.session_state[FLASH_KEY] = exc
         return
+    action = AuditAction.CHANGE_INTEGRATION if record_name else AuditAction.ADD_INTEGRATION
+    audit(user, action, integration=saved.name)
     st.session_state[key(prefix, "secret")] = ""
     st.session_state[TARGET_KEY] = saved.name
     st.session_state[FLASH_KEY] = f"Saved {saved.name}."
 
 
-def set_enabled(name: str, enabled: bool) -> None:
+@admin_action
+def set_enabled(user: User, name: str, enabled: bool) -> None:
     edit_integration(name, {"enabled": enabled})
+    audit(user, AuditAction.CHANGE_INTEGRATION, integration=name)
     st.session_state[FLASH_KEY] = f"{name} {'enabled' if enabled else 'disabled'}."
 
 
-def remove(name: str) -> None:
+@admin_action
+def remove(user: User, name: str) -> None:
     remove_integration(name)
+    audit(user, AuditAction.REMOVE_INTEGRATION, integration=name)
     st.session_state[TARGET_KEY] = NEW
     st.session_state[FLASH_KEY] = f"Removed {name}."
 
@@ -236,7 +251,7 @@ if draft.needs_secret():
         autocomplete="new-password",
         help="Write-only: the stored one is never shown. Leave empty to keep it.",
     )
-    if record and record.secret_ciphertext:
+    if record and stored_secret_reusable(record, draft):
         st.caption(f"A {what} is stored; leave the field empty to keep it.")
 
 st.subheader("Path templates")
@@ -251,6 +266,7 @@ left, middle, right = st.columns(3)
 with left:
     field(st.number_input, "connect_timeout_s", "Connect timeout (s)", step=1.0)
     field(st.number_input, "read_timeout_s", "Read timeout (s)", step=5.0)
+    field(st.number_input, "max_response_mb", "Largest search or metadata answer (MB)", step=16)
 with middle:
     field(st.number_input, "max_concurrent_requests", "Max concurrent requests", step=1)
     field(st.number_input, "page_size", "Search page size", step=10)
@@ -277,8 +293,9 @@ st.subheader("Test and save")
 patient_id = st.text_input("Patient ID for the test", key=key(prefix, "test_patient")).strip()
 test_column, save_column = st.columns(2)
 if test_column.button("Test before save", disabled=bool(problems) or not patient_id):
+    # The stored secret only goes where it was given for, even if the button was not disabled.
     secret = st.session_state.get(key(prefix, "secret")) or (
-        integration_secret(record) if record else None
+        integration_secret(record) if record and stored_secret_reusable(record, draft) else None
     )
     with st.spinner("Asking the PACS…"):
         show_connection_test(run_connection_test(validate_settings(draft), secret, patient_id))
@@ -300,6 +317,8 @@ if record is not None:
         args=(record.name, not record.enabled),
     )
     with st.expander(f"Remove {record.name}"):
-        st.write("Removes its settings and everything pulled for it from the store.")
+        st.write(
+            "Removes its settings, everything pulled for it from the store, and its pulled images."
+        )
         confirm = st.text_input(f"Type {record.name} to confirm", key=key(prefix, "confirm"))
         st.button("Remove", disabled=confirm != record.name, on_click=remove, args=(record.name,))

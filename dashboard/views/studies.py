@@ -1,7 +1,8 @@
 """Studies: find a pulled study, look through its series and images, read its measurements.
 
-The URL carries the integration, patient and open study (?integration=…&patient=…&study=…),
-so other pages and colleagues can link straight to a study.
+The URL carries only the integration (?integration=…); the patient searched for and the study
+open stay in the session, so no patient identifier reaches browser history or proxy logs.
+Other pages open a study with `open_study`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 
 import streamlit as st
 
+from core.audit import AuditAction
 from core.browse import (
     PAGE_SIZE,
     NameMatch,
@@ -23,8 +25,16 @@ from core.integrations import list_integrations
 from core.measurements import query_measurements
 from core.sync import request_sync
 from core.viewer import Window, cine_gif, render_frame, thumbnail_file, viewable_image
-from dashboard._widgets import no_integration_yet, pick_integration, show_error
-from dashboard.auth import current_user, require_admin
+from dashboard._widgets import (
+    OPEN_STUDY,
+    keep_phi_out_of_the_url,
+    no_integration_yet,
+    open_patient,
+    pick_integration,
+    plain,
+    show_error,
+)
+from dashboard.auth import audit, audit_view, current_user, require_admin
 
 user = current_user()
 st.title("Studies")
@@ -32,11 +42,12 @@ integrations = list_integrations()
 if not integrations:
     no_integration_yet()
     st.stop()
+keep_phi_out_of_the_url()
 name = pick_integration([i.name for i in integrations])
 
 with st.form("search", border=False):
     id_col, name_col, match_col, dates_col = st.columns([2, 3, 2, 3])
-    patient_id = id_col.text_input("Patient ID", key="patient", bind="query-params")
+    patient_id = id_col.text_input("Patient ID", key="search.patient")
     patient_name = name_col.text_input("Patient name", placeholder="e.g. jansen emma")
     name_match = match_col.radio(
         "Name", list(NameMatch), format_func=lambda m: m.value.replace("prefix", "starts with")
@@ -105,7 +116,7 @@ table = st.dataframe(
 )
 st.pagination(math.ceil(found.total / PAGE_SIZE), key=pager)
 if table.selection.rows:
-    st.query_params["study"] = found.rows[table.selection.rows[0]].study_uid
+    st.session_state[OPEN_STUDY] = found.rows[table.selection.rows[0]].study_uid
 
 
 def viewer(instance_id: int) -> None:
@@ -135,18 +146,14 @@ def viewer(instance_id: int) -> None:
 
 def show_study(contents: StudyContents) -> None:
     study = contents.study
-    st.subheader(f"{day(study.study_date)} · {study.patient_name} ({study.patient_id})")
-    st.caption(f"{study.description or 'no description'} · {study.study_uid}")
-    if study.patient_id:
-        st.page_link(
-            "views/patient.py",
-            label="This patient's measurements",
-            query_params={"integration": name, "patient": study.patient_id},
-            icon="📈",
-        )
+    st.subheader(plain(f"{day(study.study_date)} · {study.patient_name} ({study.patient_id})"))
+    st.caption(plain(f"{study.description or 'no description'} · {study.study_uid}"))
+    if study.patient_id and st.button("This patient's measurements", icon="📈"):
+        open_patient(name, study.patient_id)
     if st.button("Resync this study", disabled=not user.is_admin, help="Admins only"):
         require_admin(user, "queue a resync")
         queued = request_sync(name, study_uid=study.study_uid, requested_by=user.username)
+        audit(user, AuditAction.QUEUE_RESYNC, integration=name, object_id=study.study_uid)
         st.success(f"Resync queued (request {queued.id}); follow it on Sync activity.")
     images_col, measurements_col = st.columns([3, 2])
     with images_col:
@@ -154,8 +161,10 @@ def show_study(contents: StudyContents) -> None:
         for part in contents.series:
             label = f"Series {part.series.series_number} · {part.series.modality}"
             with st.expander(
-                f"{label} · {part.series.description or ''} ({len(part.instances)} of "
-                f"{part.series.remote_instance_count or '?'} instances pulled)",
+                plain(
+                    f"{label} · {part.series.description or ''} ({len(part.instances)} of "
+                    f"{part.series.remote_instance_count or '?'} instances pulled)"
+                ),
                 expanded=True,
             ):
                 thumbnails = [(i, path) for i in part.instances if (path := thumbnail_file(i))]
@@ -175,7 +184,7 @@ def show_study(contents: StudyContents) -> None:
             try:
                 viewer(chosen)
             except PacsbridgeError as exc:
-                st.warning(exc.describe())
+                st.warning(plain(exc.describe()))
     with measurements_col:
         st.markdown("**SR measurements**")
         rows = query_measurements(name, study_uid=study.study_uid)
@@ -198,13 +207,16 @@ def show_study(contents: StudyContents) -> None:
             )
 
 
-if selected := st.query_params.get("study"):
+if selected := st.session_state.get(OPEN_STUDY):
     try:
         contents = study_contents(name, selected)
     except UnknownStudy:
         # Also what is left open after switching to another integration.
-        st.info(f"Study {selected} is not among the pulled studies of {name}: pick one above.")
+        st.info(
+            plain(f"Study {selected} is not among the pulled studies of {name}: pick one above.")
+        )
     except PacsbridgeError as exc:
         show_error(exc)
     else:
+        audit_view(user, AuditAction.VIEW_STUDY, name, contents.study.study_uid)
         show_study(contents)

@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("_fleet", "every integration's state, last and next sync, and where it runs"),
     "workers": ("_fleet", "the live workers and what each is running"),
     "users": ("_users", "dashboard accounts (viewer or admin)"),
+    "audit": ("_audit", "the audit trail: sign-ins, views, changes and resyncs"),
     "dashboard": ("_dashboard", "run the support dashboard (Streamlit) on 127.0.0.1:8501"),
 }
 

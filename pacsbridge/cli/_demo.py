@@ -16,6 +16,7 @@ from pacsbridge.cli._dashboard import (
     announce_first_admin,
     check_port_free,
     ensure_first_admin,
+    listener_from,
     serve,
 )
 from pacsbridge.cli._output import print_json
@@ -40,8 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    listener = listener_from(args)
     if not args.check_only:
-        check_port_free(args.address, args.port)
+        check_port_free(listener.address, listener.port)
     if not args.json:
         print("Starting the demo PACS (Orthanc on 127.0.0.1; seeded on first use)…", flush=True)
     try:
@@ -75,7 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
         # Queued rather than run here: the worker carries it out, as it would a dashboard
         # request, and a restarted demo is brought up to date at once, not at the next schedule.
         request_sync(DEMO_INTEGRATION, requested_by="pacsbridge demo")
-        return serve(args.address, args.port, on_tick=first_sync.report)
+        return serve(listener, on_tick=first_sync.report)
     finally:
         server.stop()
 

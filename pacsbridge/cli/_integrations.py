@@ -9,7 +9,8 @@ import os
 import sys
 from typing import Any
 
-from core.errors import InvalidInput
+from core.audit import AuditAction
+from core.errors import InvalidInput, SecretNeedsReentry
 from core.integrations import (
     add_integration,
     describe_integration,
@@ -22,6 +23,7 @@ from core.settings.auth import SECRET_LABELS, AuthKind
 from core.settings.model import IntegrationSettings
 from core.settings.presets import PRESETS, get_preset
 from core.settings.templates import TemplateKind
+from pacsbridge.cli._audit import record_by_operator
 from pacsbridge.cli._output import print_json, print_table, print_warnings
 
 SECRET_ENV = "PACSBRIDGE_SECRET"  # noqa: S105 - the name of the variable, not a secret
@@ -71,6 +73,11 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "--trigger-diameter",
         "trigger_diameter_mm",
         {"type": float, "metavar": "MM", "help": "trigger criterion: at least this size (17)"},
+    ),
+    (
+        "--max-response-mb",
+        "max_response_mb",
+        {"type": int, "metavar": "MB", "help": "largest search or metadata answer accepted"},
     ),
 ] + [
     (f"--{kind.value.replace('_', '-')}", kind.value, {"metavar": "TEMPLATE"})
@@ -181,6 +188,7 @@ def _add(args: argparse.Namespace) -> int:
     )
     secret = read_secret(SECRET_LABELS[settings.auth_kind]) if settings.needs_secret() else None
     record = add_integration(settings, secret)
+    record_by_operator(AuditAction.ADD_INTEGRATION, integration=record.name)
     return _report(describe_integration(record), args, f"Added integration {record.name}.")
 
 
@@ -201,7 +209,15 @@ def _edit(args: argparse.Namespace) -> int:
         secret = read_secret(SECRET_LABELS.get(kind, "secret"))
     if not changes and secret is None:
         raise InvalidInput("nothing to change", hint="Give at least one option; see --help.")
-    record = edit_integration(args.name, changes, secret)
+    try:
+        record = edit_integration(args.name, changes, secret)
+    except SecretNeedsReentry as exc:
+        raise InvalidInput(
+            str(exc),
+            hint=f"Repeat the command with --set-secret and give the {exc.what} "
+            f"in ${SECRET_ENV} or at the prompt.",
+        ) from exc
+    record_by_operator(AuditAction.CHANGE_INTEGRATION, integration=record.name)
     return _report(describe_integration(record), args, f"Updated integration {record.name}.")
 
 
@@ -217,6 +233,7 @@ def _remove(args: argparse.Namespace) -> int:
             print("Not removed.")
             return 1
     remove_integration(args.name)
+    record_by_operator(AuditAction.REMOVE_INTEGRATION, integration=args.name)
     if args.json:
         print_json({"ok": True, "removed": args.name})
     else:

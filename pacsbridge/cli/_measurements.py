@@ -8,6 +8,7 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from core.audit import AuditAction
 from core.errors import InvalidInput
 from core.measurements import (
     list_mappings,
@@ -18,6 +19,7 @@ from core.measurements import (
     stored_sr_metadata,
 )
 from core.sr import dump_tree
+from pacsbridge.cli._audit import record_by_operator
 from pacsbridge.cli._output import print_json, print_table
 
 MEASUREMENT_FIELDS = (
@@ -170,6 +172,9 @@ def _mapping_list(args: argparse.Namespace) -> int:
 
 def _mapping_set(args: argparse.Namespace) -> int:
     mapping = set_mapping(args.name, args.scheme, args.code, args.kind, args.unit, args.note)
+    record_by_operator(
+        AuditAction.CHANGE_MAPPINGS, integration=args.name, object_id=f"{args.scheme} {args.code}"
+    )
     if args.json:
         print_json(mapping.model_dump(mode="json", exclude={"id", "integration_id"}))
     else:
@@ -181,6 +186,9 @@ def _mapping_set(args: argparse.Namespace) -> int:
 
 def _mapping_remove(args: argparse.Namespace) -> int:
     removed = remove_mapping(args.name, args.scheme, args.code)
+    record_by_operator(
+        AuditAction.CHANGE_MAPPINGS, integration=args.name, object_id=f"{args.scheme} {args.code}"
+    )
     if args.json:
         print_json({"ok": removed})
     else:
@@ -190,6 +198,7 @@ def _mapping_remove(args: argparse.Namespace) -> int:
 
 def _reextract(args: argparse.Namespace) -> int:
     outcome = reextract(args.name)
+    record_by_operator(AuditAction.REEXTRACT, integration=args.name)
     if args.json:
         print_json({"ok": True, "instances": outcome.instances, "measurements": outcome.rows})
     else:

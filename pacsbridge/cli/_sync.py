@@ -8,6 +8,7 @@ import sys
 import threading
 from typing import Any
 
+from core.audit import AuditAction
 from core.browse import list_instances, list_runs, list_studies, run_errors
 from core.errors import InvalidInput
 from core.integrations import get_integration
@@ -15,6 +16,7 @@ from core.settings.validation import settings_warnings
 from core.store import SyncRun, SyncScope
 from core.sync import SyncOrder, request_sync, run_sync
 from core.uids import check_uid
+from pacsbridge.cli._audit import record_by_operator
 from pacsbridge.cli._output import print_json, print_table, print_warnings
 
 
@@ -139,6 +141,7 @@ def _request_sync(args: argparse.Namespace) -> int:
         full=order.full,
         requested_by="cli",
     )
+    record_by_operator(AuditAction.QUEUE_RESYNC, integration=args.name, object_id=order.value)
     if args.json:
         print_json({"ok": True, "request_id": request.id, "status": request.status.value})
     else:

@@ -8,9 +8,19 @@ import os
 import sys
 from datetime import datetime
 
+from core.audit import AuditAction
 from core.errors import InvalidInput
+from core.home import first_admin_password_file
 from core.store import User, UserRole
-from core.users import add_user, list_users, remove_user, set_password
+from core.users import (
+    FIRST_ADMIN,
+    add_user,
+    list_users,
+    normalise_username,
+    remove_user,
+    set_password,
+)
+from pacsbridge.cli._audit import record_by_operator
 from pacsbridge.cli._integrations import SECRET_ENV
 from pacsbridge.cli._output import print_json, print_table
 
@@ -66,6 +76,7 @@ def _shown(user: User) -> dict[str, str | None]:
 
 def _add(args: argparse.Namespace) -> int:
     user = add_user(args.name, read_new_password(), args.role)
+    record_by_operator(AuditAction.ADD_USER, object_id=user.username)
     if args.json:
         print_json({"ok": True, **_shown(user)})
     else:
@@ -96,6 +107,7 @@ def _minute(moment: datetime | None) -> str:
 
 def _remove(args: argparse.Namespace) -> int:
     remove_user(args.name)
+    record_by_operator(AuditAction.REMOVE_USER, object_id=normalise_username(args.name))
     if args.json:
         print_json({"ok": True, "removed": args.name})
     else:
@@ -105,6 +117,10 @@ def _remove(args: argparse.Namespace) -> int:
 
 def _password(args: argparse.Namespace) -> int:
     user = set_password(args.name, read_new_password())
+    record_by_operator(AuditAction.CHANGE_PASSWORD, object_id=user.username)
+    # The generated first password is now stale; no copy of a password should outlive its use.
+    if user.username == FIRST_ADMIN:
+        first_admin_password_file().unlink(missing_ok=True)
     if args.json:
         print_json({"ok": True, "username": user.username})
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import core.sign_in
 from core import users
+from core.sign_in import SignInThrottle
 from core.store import User
 from dashboard.auth import SESSION_KEY, SignedIn
 
@@ -27,6 +30,14 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     monkeypatch.setattr(users, "COST", users.ScryptCost(n=2**10))
     users._dummy_hash.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_sign_in_throttle(monkeypatch: pytest.MonkeyPatch) -> SignInThrottle:
+    """Failed sign-ins of one test must not make another wait."""
+    throttle = SignInThrottle()
+    monkeypatch.setattr(core.sign_in, "THROTTLE", throttle)
+    return throttle
 
 
 @pytest.fixture
@@ -56,12 +67,17 @@ def open_page(app: AppTest) -> Callable[..., AppTest]:
     """open_page("views/settings.py", user, integration="clinic") → the rendered AppTest.
 
     The first run registers the pages with st.navigation; query parameters are given as the
-    Overview's links give them.
+    Overview's links give them, and `session` as another page would leave it (the patient and
+    the study a page opens with travel in the session, not in the URL).
     """
 
-    def opened(page: str, user: User | None, **query_params: str) -> AppTest:
+    def opened(
+        page: str, user: User | None, *, session: dict[str, str] | None = None, **query_params: str
+    ) -> AppTest:
         if user is not None:
             sign_in(app, user)
+        for key, value in (session or {}).items():
+            app.session_state[key] = value
         app.run()
         app.query_params.update(query_params)
         return app.switch_page(page).run()
@@ -82,3 +98,8 @@ def page_text(at: AppTest) -> str:
 def texts(elements: object) -> list[str]:
     """The values of an ElementList, e.g. texts(at.error)."""
     return [str(e.value) for e in elements]  # type: ignore[attr-defined]
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of a text the page escaped for markdown: the escapes removed."""
+    return re.sub(r"\\(.)", r"\1", markdown)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from support.tls_server import serve_http
 
 from core import store
 from core.integrations import (
@@ -19,7 +20,7 @@ from core.status import Light, integration_statuses
 from core.store import HealthCheck, Instance, RunStatus, Series, Study, SyncError, SyncRun, utcnow
 from pacsbridge.demo import synthetic as factory
 
-from .conftest import page_text
+from .conftest import page_text, shown
 
 REMOTE_HTTP = "http://pacs.clinic.example/dicom-web/"
 
@@ -181,13 +182,13 @@ def test_overview_lists_red_and_amber_first_with_reason_and_counts(open_page, vi
     assert rows[1]["reason"] == "the last sync run left 1 items failed"
     assert (rows[2]["studies"], rows[2]["instances"]) == (2, 6)
     # The most urgent clinic's details are open: its error, and its settings' warning.
-    assert values(at.error) == ["test-lab is unreachable. Check the VPN."]
+    assert [shown(v) for v in values(at.error)] == ["test-lab is unreachable. Check the VPN."]
     assert [w for w in values(at.warning) if w.startswith("INSECURE")]
 
     at.selectbox(key="overview.details").set_value("south").run()
 
-    assert values(at.error) == ["instance 1.2.3.4: frame refused"]
-    assert "Ask the clinic." in values(at.caption)
+    assert [shown(v) for v in values(at.error)] == ["instance 1.2.3.4: frame refused"]
+    assert "Ask the clinic." in [shown(v) for v in values(at.caption)]
 
 
 def test_overview_filters_by_colour_and_searches_by_name(open_page, viewer):
@@ -445,7 +446,7 @@ def test_connection_test_red_box_says_what_is_wrong_and_what_to_do(
     next(b for b in at.button if b.label == "Test connection").click().run()
 
     assert not at.success
-    [error] = values(at.error)
+    [error] = [shown(v) for v in values(at.error)]
     assert error.startswith("Connection failed:")
     assert "401" in error
     assert "Check the username and password" in error
@@ -509,3 +510,47 @@ def test_monitoring_settings_are_checked_and_saved_per_integration(open_page, ad
     assert record.follicle_thresholds() == (11, 15, 18)
     assert (record.trigger_follicle_count, record.trigger_diameter_mm) == (2, 18.0)
     assert record.cycle_gap_days == 14
+
+
+def test_an_edited_address_needs_the_secret_again_before_test_or_save(
+    open_page, admin, orthanc, clinic, patient_id
+):
+    add_integration(clinic, orthanc.password)
+    at = open_page("views/settings.py", admin, integration="clinic")
+    with serve_http() as elsewhere:
+        field(at, "base_uri").input(elsewhere.base_uri)
+        field(at, "test_patient").input(patient_id)
+        at.run()
+
+        assert "A password is stored; leave the field empty to keep it." not in values(at.caption)
+        assert any(c.startswith("Required. Enter the password again") for c in values(at.caption))
+        test = next(b for b in at.button if b.label == "Test before save")
+        save = next(b for b in at.button if b.label == "Save")
+        assert test.disabled
+        assert save.disabled
+        # Pressed anyway, as a forged websocket message would: still nothing is sent or saved.
+        test.proto.disabled = False
+        test.click().run()
+        save = next(b for b in at.button if b.label == "Save")
+        save.proto.disabled = False
+        save.click().run()
+
+    assert elsewhere.authorizations == []
+    record = get_integration("clinic")
+    assert record.base_uri == clinic.base_uri
+    assert integration_secret(record) == orthanc.password
+
+
+def test_an_edited_address_with_the_secret_entered_again_is_saved(
+    open_page, admin, orthanc, clinic
+):
+    add_integration(clinic, orthanc.password)
+    at = open_page("views/settings.py", admin, integration="clinic")
+    field(at, "auth_kind").set_value("bearer").run()
+    assert next(b for b in at.button if b.label == "Save").disabled
+
+    field(at, "secret").input("a-bearer-token").run()
+    next(b for b in at.button if b.label == "Save").click().run()
+
+    assert "Saved clinic." in values(at.success)
+    assert integration_secret(get_integration("clinic")) == "a-bearer-token"

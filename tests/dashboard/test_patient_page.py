@@ -13,6 +13,7 @@ from core.integrations import add_integration
 from core.patient_series import UNKNOWN_SIDE, patient_series
 from core.settings.model import IntegrationSettings
 from core.store import Measurement, Study
+from dashboard._widgets import OPEN_PATIENT, OPEN_STUDY, plain
 
 PAGE = "views/patient.py"
 DAYS = {"20261102": "1.2.3.1", "20261105": "1.2.3.2", "20261107": "1.2.3.3", "20261215": "1.2.3.4"}
@@ -156,7 +157,7 @@ def test_asks_for_a_patient_then_says_when_nothing_was_pulled(cycle, open_page, 
     assert "Enter a patient ID" in app.info[0].value
     app.text_input(key="patient").input("FC-0000").run()
     assert not app.exception
-    assert "No pulled study of patient FC-0000 in clinic" in app.warning[0].value
+    assert plain("No pulled study of patient FC-0000") in app.warning[0].value
 
 
 def test_patient_without_reports(open_page, viewer):
@@ -172,10 +173,12 @@ def test_patient_without_reports(open_page, viewer):
                 study_date="20261101",
             )
         )
-    app = open_page(PAGE, viewer, patient="FC-2000")
+    app = open_page(PAGE, viewer, session={OPEN_PATIENT: "FC-2000"})
     assert not app.exception
     assert "No measurements yet" in app.info[0].value
-    assert [link.value for link in app.get("page_link")] == ["2026-11-01 · no description"]
+    assert [b.label for b in app.button if (b.key or "").startswith("open-")] == [
+        plain("2026-11-01 · no description")
+    ]
 
 
 def test_only_some_measurements(cycle, open_page, viewer):
@@ -195,16 +198,16 @@ def test_only_some_measurements(cycle, open_page, viewer):
                 integration_id=cycle, study_uid="1.2.7", patient_id="FC-3000", study_date="20261102"
             )
         )
-    app = open_page(PAGE, viewer, patient="FC-3000")
+    app = open_page(PAGE, viewer, session={OPEN_PATIENT: "FC-3000"})
     assert not app.exception
     assert len(app.get("plotly_chart")) == 1
     assert [c.value for c in app.main.caption] == ["No follicle counted or measured."]
 
 
 def test_charts_table_and_links_to_studies(cycle, open_page, viewer):
-    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    app = open_page(PAGE, viewer, integration="clinic", session={OPEN_PATIENT: "FC-1001"})
     assert not app.exception
-    assert "Jansen^Emma (FC-1001)" in app.subheader[0].value
+    assert plain("Jansen^Emma (FC-1001)") in app.subheader[0].value
     # Left, right and side-not-stated follicles, counts per side, endometrium.
     assert len(app.get("plotly_chart")) == 5
     scans = app.dataframe[0].value
@@ -216,23 +219,25 @@ def test_charts_table_and_links_to_studies(cycle, open_page, viewer):
     table = app.dataframe[1].value
     assert table["CRL (mm)"].tolist() == [12.5]
     assert table["Gestational age"].tolist() == ["8w3d"]
-    newest = app.get("page_link")[0]
-    assert newest.value == "2026-12-15 · US follicle monitoring"
-    assert newest.proto.page == "studies"
-    assert newest.proto.query_string == "integration=clinic&study=1.2.3.4"
+    newest = next(b for b in app.button if (b.key or "").startswith("open-"))
+    assert newest.label == plain("2026-12-15 · US follicle monitoring")
+    newest.click().run()
+    assert app.title[0].value == "Studies"
+    assert app.session_state[OPEN_STUDY] == "1.2.3.4"
+    assert dict(app.query_params) == {"integration": "clinic"}
 
 
 def test_selecting_a_biometry_row_opens_its_study(cycle, open_page, viewer):
-    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    app = open_page(PAGE, viewer, integration="clinic", session={OPEN_PATIENT: "FC-1001"})
     app.session_state["biometry"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     app.run()
     assert not app.exception
-    assert app.query_params["study"] == DAYS["20261215"]
+    assert app.session_state[OPEN_STUDY] == DAYS["20261215"]
     assert app.title[0].value == "Studies"
 
 
 def test_clicking_a_chart_point_opens_its_study(cycle, open_page, viewer):
-    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    app = open_page(PAGE, viewer, integration="clinic", session={OPEN_PATIENT: "FC-1001"})
     # What plotly sends for a click on the left ovary's first point (Nov 2).
     point = {"curve_number": 0, "point_number": 0, "customdata": DAYS["20261102"]}
     app.session_state["follicles-left"] = {
@@ -240,7 +245,7 @@ def test_clicking_a_chart_point_opens_its_study(cycle, open_page, viewer):
     }
     app.run()
     assert not app.exception
-    assert app.query_params["study"] == DAYS["20261102"]
+    assert app.session_state[OPEN_STUDY] == DAYS["20261102"]
     assert app.title[0].value == "Studies"
 
 
@@ -278,7 +283,7 @@ def ripe_cohort(integration_id: int, day: str, uid: str, sizes: list[float]) -> 
 
 def test_trigger_criterion_is_marked_as_information(cycle, open_page, viewer):
     ripe_cohort(cycle, "20261109", "1.2.3.5", [18.5, 17.2, 17.0, 12.0])
-    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    app = open_page(PAGE, viewer, integration="clinic", session={OPEN_PATIENT: "FC-1001"})
     assert not app.exception
     scans = app.dataframe[0].value
     assert scans["Trigger criterion"].tolist() == ["", "", "", "met"]
@@ -293,7 +298,7 @@ def test_trigger_criterion_is_marked_as_information(cycle, open_page, viewer):
 def test_cycle_choice_and_downloads(cycle, open_page, viewer):
     # A second cycle a year later.
     ripe_cohort(cycle, "20271101", "1.2.3.6", [8.0, 7.0])
-    app = open_page(PAGE, viewer, integration="clinic", patient="FC-1001")
+    app = open_page(PAGE, viewer, integration="clinic", session={OPEN_PATIENT: "FC-1001"})
     assert not app.exception
     choice = app.selectbox(key="cycle")
     assert choice.options == [

@@ -33,6 +33,7 @@ from core.viewer import (
     render_frame,
     viewable_image,
 )
+from dashboard._widgets import OPEN_STUDY, plain
 from pacsbridge.demo import synthetic
 
 PAGE = "views/studies.py"
@@ -225,16 +226,16 @@ def test_search_lists_the_study(pulled, open_page, viewer):
     table = app.dataframe[0].value
     assert table["Patient ID"].tolist() == ["FC-1001"]
     assert table["Pulled"].tolist() == ["2 / 2"]
-    app.text_input(key="patient").input("nobody")
+    app.text_input(key="search.patient").input("nobody")
     click(app, "Search")
     assert "No pulled study matches" in app.warning[0].value
 
 
 def test_open_study_shows_thumbnails_viewer_and_measurements(pulled, open_page, viewer):
     study = pulled["study"]
-    app = open_page(PAGE, viewer, integration="clinic", study=study.study_uid)
+    app = open_page(PAGE, viewer, integration="clinic", session={OPEN_STUDY: study.study_uid})
     assert not app.exception
-    assert "Jansen^Emma (FC-1001)" in app.subheader[0].value
+    assert plain("Jansen^Emma (FC-1001)") in app.subheader[0].value
     assert len(app.image) >= 3  # two thumbnails and the viewer
     measurements = app.dataframe[1].value
     assert measurements["Kind"].tolist() == ["endometrium_thickness"]
@@ -249,7 +250,9 @@ def viewer_image(app: AppTest) -> tuple[str, str]:
 
 
 def test_window_sliders_change_the_shown_image(pulled, open_page, viewer):
-    app = open_page(PAGE, viewer, integration="clinic", study=pulled["study"].study_uid)
+    app = open_page(
+        PAGE, viewer, integration="clinic", session={OPEN_STUDY: pulled["study"].study_uid}
+    )
     before, caption = viewer_image(app)
     assert caption == "frame 1 of 1"
     app.slider(key=f"level-{pulled['still'].id}").set_value(60).run()
@@ -261,7 +264,9 @@ def test_window_sliders_change_the_shown_image(pulled, open_page, viewer):
 
 
 def test_frame_slider_steps_through_a_cine_loop(pulled, open_page, viewer):
-    app = open_page(PAGE, viewer, integration="clinic", study=pulled["study"].study_uid)
+    app = open_page(
+        PAGE, viewer, integration="clinic", session={OPEN_STUDY: pulled["study"].study_uid}
+    )
     cine = pulled["cine"]
     picker = next(s for s in app.selectbox if s.label == "Image")
     assert picker.options == ["Series 1 · US · #1 · 1 frame(s)", "Series 2 · US · #1 · 5 frame(s)"]
@@ -279,7 +284,7 @@ def test_frame_slider_steps_through_a_cine_loop(pulled, open_page, viewer):
 
 def test_admin_queues_a_resync_of_the_study(pulled, open_page, admin):
     study = pulled["study"]
-    app = open_page(PAGE, admin, integration="clinic", study=study.study_uid)
+    app = open_page(PAGE, admin, integration="clinic", session={OPEN_STUDY: study.study_uid})
     click(app, "Resync this study")
     assert not app.exception
     assert "Resync queued" in app.success[0].value
@@ -290,7 +295,9 @@ def test_admin_queues_a_resync_of_the_study(pulled, open_page, admin):
 
 
 def test_viewer_cannot_resync(pulled, open_page, viewer):
-    app = open_page(PAGE, viewer, integration="clinic", study=pulled["study"].study_uid)
+    app = open_page(
+        PAGE, viewer, integration="clinic", session={OPEN_STUDY: pulled["study"].study_uid}
+    )
     button = next(b for b in app.button if b.label == "Resync this study")
     # Disabled: Streamlit also drops a forged click on a disabled widget server-side.
     assert button.disabled
@@ -317,15 +324,15 @@ def test_pages_through_many_studies(open_page, viewer):
     app.pagination[0].set_value(2).run()
     assert "60 studies found · showing 51–60" in [c.value for c in app.caption]
     assert len(app.dataframe[0].value) == 10
-    app.text_input(key="patient").input("FC-1")
+    app.text_input(key="search.patient").input("FC-1")
     click(app, "Search")  # a new search starts again on its first page
     assert "20 studies found · showing 1–20" in [c.value for c in app.caption]
 
 
 def test_study_not_in_this_integration(pulled, open_page, viewer):
-    app = open_page(PAGE, viewer, integration="clinic", study="1.2.999")
+    app = open_page(PAGE, viewer, integration="clinic", session={OPEN_STUDY: "1.2.999"})
     assert not app.exception
-    assert "Study 1.2.999 is not among the pulled studies of clinic" in app.info[0].value
+    assert plain("Study 1.2.999 is not among the pulled studies of clinic") in app.info[0].value
 
 
 def test_selecting_a_row_opens_the_study(pulled, open_page, viewer):
@@ -334,5 +341,5 @@ def test_selecting_a_row_opens_the_study(pulled, open_page, viewer):
     # What a click on the table's first row sends.
     app.session_state["found"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     app.run()
-    assert app.query_params["study"] == pulled["study"].study_uid
-    assert "Jansen^Emma (FC-1001)" in app.subheader[0].value
+    assert app.session_state[OPEN_STUDY] == pulled["study"].study_uid
+    assert plain("Jansen^Emma (FC-1001)") in app.subheader[0].value

@@ -316,6 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.paths.append(self.path)
+        self.server.authorizations.append(self.headers.get("Authorization"))
         status, content_type, body = route(self.path)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -332,7 +333,8 @@ class DicomwebServer(ThreadingHTTPServer):
 
     The TLS handshake runs in the connection's own thread, so a client that fails it (an
     untrusted certificate, plain HTTP) neither blocks nor stops the server; such failures are
-    kept in `errors`. `paths` lists every request that got through to HTTP.
+    kept in `errors`. `paths` lists every request that got through to HTTP, `authorizations`
+    the Authorization header each carried (None without one).
     """
 
     daemon_threads = False
@@ -342,6 +344,7 @@ class DicomwebServer(ThreadingHTTPServer):
         super().__init__((LOOPBACK, 0), _Handler)
         self.tls = tls
         self.paths: list[str] = []
+        self.authorizations: list[str | None] = []
         self.errors: list[BaseException] = []
         if tls is not None:
             self.socket = tls.wrap_socket(
