@@ -11,7 +11,7 @@ import shutil
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from core import files, store
 from core.errors import (
@@ -20,6 +20,7 @@ from core.errors import (
     InvalidIntegration,
     PacsbridgeError,
     SecretNeedsReentry,
+    SecretStoreError,
     UnknownIntegration,
 )
 from core.secrets import SecretBox
@@ -170,6 +171,27 @@ def find_integration(integration_id: int) -> Integration | None:
 def list_integrations() -> list[Integration]:
     with store.session() as db:
         return list(db.exec(select(Integration).order_by(Integration.name)).all())
+
+
+def key_problem() -> SecretStoreError | None:
+    """Whether this process's key opens the stored secrets: one integration's secret is tried.
+
+    A worker or dashboard given another key than the fleet's would otherwise fail every
+    clinic's sign-in one by one; it checks once at start and says so in one line instead.
+    """
+    with store.session() as db:
+        sample = db.exec(
+            select(Integration.secret_ciphertext)
+            .where(col(Integration.secret_ciphertext).is_not(None))
+            .limit(1)
+        ).first()
+    if sample is None:
+        return None
+    try:
+        SecretBox().decrypt(sample)
+    except SecretStoreError as exc:
+        return exc
+    return None
 
 
 def integration_secret(record: Integration) -> str | None:

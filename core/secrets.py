@@ -1,7 +1,8 @@
 """Secrets at rest: Fernet-encrypted with a key file that only the service account can read.
 
-The key lives in `$PACSBRIDGE_HOME/secret.key`, apart from the database, so a copied database
-(a backup, a support bundle) reveals no clinic's password.
+The key lives in `$PACSBRIDGE_KEY_FILE` (default `$PACSBRIDGE_HOME/secret.key`), apart from the
+database, so a copied database (a backup, a support bundle) reveals no clinic's password. Every
+worker and dashboard of a fleet must hold the same key: a file or a secret mount they share.
 """
 
 from __future__ import annotations
@@ -16,13 +17,20 @@ from core.errors import SecretStoreError
 from core.home import pacsbridge_home
 
 KEY_FILE_NAME = "secret.key"
+KEY_FILE_ENV = "PACSBRIDGE_KEY_FILE"
+
+
+def configured_key_file() -> Path:
+    """Where the key is: `$PACSBRIDGE_KEY_FILE`, else secret.key in the state folder."""
+    configured = os.environ.get(KEY_FILE_ENV, "").strip()
+    return Path(configured).expanduser() if configured else pacsbridge_home() / KEY_FILE_NAME
 
 
 class SecretBox:
     """Encrypts and decrypts secrets with the installation's key, creating it on first use."""
 
     def __init__(self, key_file: Path | None = None) -> None:
-        self.key_file = key_file or pacsbridge_home() / KEY_FILE_NAME
+        self.key_file = key_file or configured_key_file()
         self._fernet: Fernet | None = None
 
     def encrypt(self, plaintext: str) -> str:

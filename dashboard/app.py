@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.integrations import key_problem
 from dashboard.auth import signed_in_user
 
 st.set_page_config(page_title="pacsbridge", page_icon="🩺", layout="wide")
 
 user = signed_in_user()  # shows the login form and stops the run when nobody is signed in
+if (problem := key_problem()) is not None:
+    # One line on every page instead of every clinic's connection failing without a reason.
+    st.error(
+        "This dashboard's key does not open the stored PACS secrets: connection tests will "
+        "fail. Every worker and dashboard must use the fleet's key ($PACSBRIDGE_KEY_FILE)."
+    )
 
 PAGES = [
     st.Page("views/overview.py", title="Overview", icon="🚦", default=True),

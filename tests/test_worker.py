@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
@@ -22,7 +23,14 @@ from core import store
 from core.browse import list_runs, list_studies
 from core.dicomweb import DicomwebClient
 from core.dicomweb._client import QidoResult
-from core.integrations import add_integration, edit_integration, remove_integration
+from core.integrations import (
+    add_integration,
+    edit_integration,
+    get_integration,
+    integration_secret,
+    key_problem,
+    remove_integration,
+)
 from core.settings.model import IntegrationSettings
 from core.store import (
     RequestStatus,
@@ -621,3 +629,45 @@ def test_workers_lists_live_workers_and_what_they_run(capsys):
     code, out = run_cli(capsys, "workers")
     assert "1/3" in out
     assert "clinic" in out
+
+
+# --- the fleet's shared key -------------------------------------------------------------------
+
+
+def test_a_worker_with_another_key_than_the_fleets_refuses_to_start_in_one_line(
+    pacsbridge_home, tmp_path, monkeypatch, capsys
+):
+    add_integration(
+        IntegrationSettings(name="clinic", base_uri=UNREACHABLE, auth_kind="basic", username="r"),
+        "the-clinics-password",
+    )
+    other_key = tmp_path / "other.key"
+    other_key.write_bytes(Fernet.generate_key())
+    other_key.chmod(0o600)
+    monkeypatch.setenv("PACSBRIDGE_KEY_FILE", str(other_key))
+
+    code = main(["worker", "--claim-interval", "0.2"])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "this worker's key does not open the stored secrets" in err
+    assert "PACSBRIDGE_KEY_FILE" in err
+    assert "the-clinics-password" not in err
+    assert live_workers() == []  # it never announced itself
+
+
+def test_the_shared_key_file_is_used_wherever_it_is(pacsbridge_home, tmp_path, monkeypatch):
+    shared = tmp_path / "mounted" / "fleet.key"
+    shared.parent.mkdir()
+    shared.write_bytes(Fernet.generate_key())
+    shared.chmod(0o600)
+    monkeypatch.setenv("PACSBRIDGE_KEY_FILE", str(shared))
+
+    add_integration(
+        IntegrationSettings(name="clinic", base_uri=UNREACHABLE, auth_kind="basic", username="r"),
+        "pw",
+    )
+
+    assert integration_secret(get_integration("clinic")) == "pw"
+    assert not (pacsbridge_home / "secret.key").exists()
+    assert key_problem() is None

@@ -28,8 +28,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import OperationalError
 
 from core.checks.health import check_health
-from core.errors import PacsbridgeError, UnknownIntegration
-from core.integrations import find_integration
+from core.errors import PacsbridgeError, SecretStoreError, UnknownIntegration
+from core.integrations import find_integration, key_problem
 from core.store import Integration, RunStatus, SyncRequest
 from core.sync import (
     ScheduledRun,
@@ -99,7 +99,15 @@ class Worker:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Announce this worker and start claiming at once."""
+        """Announce this worker and start claiming at once; refuse to start with a key that
+        does not open the stored secrets (every run would fail its PACS sign-in)."""
+        problem = key_problem()
+        if problem is not None:
+            raise SecretStoreError(
+                f"this worker's key does not open the stored secrets ({problem.message})",
+                hint="Every worker and dashboard of a fleet must use the same key: point "
+                "$PACSBRIDGE_KEY_FILE at the fleet's key file (or its secret mount).",
+            )
         self._guarded(self._announce)
         now = datetime.now(UTC)
         self.scheduler.add_job(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from cryptography.fernet import Fernet
 from support.tls_server import serve_http
 
 from core import store
@@ -554,3 +555,20 @@ def test_an_edited_address_with_the_secret_entered_again_is_saved(
 
     assert "Saved clinic." in values(at.success)
     assert integration_secret(get_integration("clinic")) == "a-bearer-token"
+
+
+def test_a_dashboard_with_another_key_than_the_fleets_says_so_on_every_page(
+    open_page, viewer, tmp_path, monkeypatch
+):
+    integration("north", auth_kind="basic", username="reader", secret="north-password")
+    other_key = tmp_path / "other.key"
+    other_key.write_bytes(Fernet.generate_key())
+    other_key.chmod(0o600)
+    monkeypatch.setenv("PACSBRIDGE_KEY_FILE", str(other_key))
+
+    at = open_page("views/connection.py", viewer)
+
+    assert not at.exception
+    assert any(
+        "This dashboard's key does not open the stored PACS secrets" in e for e in values(at.error)
+    )
