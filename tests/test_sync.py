@@ -25,7 +25,6 @@ import pytest
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 from sqlmodel import Session, func, select
-from support.holding_proxy import Hold, holding_proxy
 
 from core import files, store
 from core.integrations import add_integration, get_integration
@@ -47,6 +46,7 @@ from core.sync._owners import LEASE
 from pacsbridge.cli import main
 from pacsbridge.demo import synthetic as factory
 from pacsbridge.demo.orthanc import OrthancServer, OrthancUnavailable
+from tests.support.holding_proxy import Hold, holding_proxy
 
 NAME = "clinic"
 OLD_DATE = "20190304"  # years before any lookback window

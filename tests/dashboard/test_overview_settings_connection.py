@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
-from support.tls_server import serve_http
 
 from core import store
 from core.integrations import (
@@ -20,6 +19,7 @@ from core.settings.model import IntegrationSettings
 from core.status import Light, integration_statuses
 from core.store import HealthCheck, Instance, RunStatus, Series, Study, SyncError, SyncRun, utcnow
 from pacsbridge.demo import synthetic as factory
+from tests.support.tls_server import serve_http
 
 from .conftest import page_text, shown
 
