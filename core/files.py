@@ -1,18 +1,19 @@
-"""Where pulled frames and thumbnails live under `$PACSBRIDGE_HOME/files`.
+"""Where pulled frames and thumbnails live: under the data root (`$PACSBRIDGE_DATA`, default
+`$PACSBRIDGE_HOME/files`), which may be a mount shared by every worker and dashboard.
 
-One folder per instance, named by UIDs (checked against the UID grammar before they get
-here, so they cannot climb out of the folder). Stored paths are relative to the state
-folder, which can therefore move.
+One folder per integration, then per instance, named by UIDs (checked against the UID grammar
+before they get here, so they cannot climb out of the folder). The store keeps paths relative
+to the data root, so a worker on one host and the dashboard on another, each with the mount
+wherever it is, read the same files; nothing in the store names a host's own path.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from core.home import DATA_DIR, pacsbridge_home
+from core.home import data_root
 from core.uids import check_uid
 
-FILES_DIR = DATA_DIR
 THUMBNAIL_NAME = "thumbnail.jpg"
 
 
@@ -22,7 +23,7 @@ def frame_name(frame_number: int) -> str:
 
 def integration_dir(integration_id: int) -> Path:
     """The relative folder of everything pulled for one integration."""
-    return Path(FILES_DIR, str(integration_id))
+    return Path(str(integration_id))
 
 
 def instance_dir(
@@ -37,7 +38,8 @@ def instance_dir(
 
 
 def absolute(relative: str | Path) -> Path:
-    return pacsbridge_home() / relative
+    """The path on this host of a stored relative path."""
+    return data_root() / relative
 
 
 def complete_frames(directory: Path, count: int) -> set[int]:

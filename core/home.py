@@ -10,7 +10,9 @@ from pathlib import Path
 from core.errors import UnsafePermissions
 
 DEFAULT_HOME = "~/.pacsbridge"
-# Pulled frames and thumbnails, under the home (core.files names what is inside).
+# Pulled frames and thumbnails: `$PACSBRIDGE_DATA` (a mount every worker and dashboard of a
+# fleet shares), else this folder in the home. core.files names what is inside.
+DATA_ENV = "PACSBRIDGE_DATA"
 DATA_DIR = "files"
 # Everything pacsbridge writes holds patient data or secrets: no other user of the machine
 # may read it, whatever umask the shell or the service manager started us with.
@@ -35,11 +37,26 @@ def _created(home: Path) -> Path:
     # Once per process and path: this is called for every store session and pulled file.
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     for folder in (home, home / DATA_DIR):
-        _refuse_if_shared(folder)
+        refuse_if_shared(folder)
     return home
 
 
-def _refuse_if_shared(folder: Path) -> None:
+def data_root() -> Path:
+    """Where pulled files live: `$PACSBRIDGE_DATA`, else `files` in the state folder."""
+    configured = os.environ.get(DATA_ENV, "").strip()
+    if not configured:
+        return pacsbridge_home() / DATA_DIR
+    os.umask(PRIVATE_UMASK)
+    return _checked_data_root(Path(configured).expanduser())
+
+
+@cache
+def _checked_data_root(root: Path) -> Path:
+    refuse_if_shared(root)
+    return root
+
+
+def refuse_if_shared(folder: Path) -> None:
     """A folder made before pacsbridge did (by hand, or by an older version) may be open to
     other users; what it holds must not be, so stop and say how to close it."""
     try:

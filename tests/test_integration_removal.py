@@ -24,7 +24,7 @@ from pacsbridge.demo import synthetic as factory
 
 
 def pulled_folder(pacsbridge_home: Path, name: str) -> Path:
-    return pacsbridge_home / files.integration_dir(get_integration(name).id)
+    return files.absolute(files.integration_dir(get_integration(name).id))
 
 
 def instances_of(integration_id: int) -> list[Instance]:

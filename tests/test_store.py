@@ -12,13 +12,13 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
-from core import store
+from core import files, store
 from core.integrations import add_integration, get_integration, integration_secret
 from core.settings.auth import AuthKind
 from core.settings.model import IntegrationSettings
-from core.store import StoreConfigError, database_url
+from core.store import Instance, StoreConfigError, database_url
 from core.store._schema import MIGRATIONS, current_revision
 from core.store.migrations import HEAD
 from pacsbridge.cli import main
@@ -168,3 +168,49 @@ def test_the_plain_postgresql_url_gets_the_psycopg_driver(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db.example:5432/pacsbridge")
 
     assert database_url().drivername == "postgresql+psycopg"
+
+
+def test_pulled_paths_become_relative_to_the_data_root(store_backend, pacsbridge_home):
+    _upgrade_to("0012")
+    engine = store._database.create_store_engine(database_url())
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO integration (name, base_uri, preset, auth_kind, studies_template, "
+                "series_template, instances_template, metadata_template, frames_template, "
+                "allow_insecure_http, connect_timeout_s, read_timeout_s, max_concurrent_requests, "
+                "page_size, schedule_minutes, enabled, created_at, updated_at) VALUES ('c', "
+                "'https://pacs.example/', 'orthanc', 'NONE', 's', 's', 'i', 'm', 'f', false, 5, "
+                "60, 4, 100, 5, true, :now, :now)"
+            ),
+            {"now": store.utcnow()},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO study (integration_id, study_uid, first_seen_at) "
+                "VALUES (1, '1.2', :now)"
+            ),
+            {"now": store.utcnow()},
+        )
+        connection.execute(
+            text("INSERT INTO series (integration_id, study_id, study_uid, series_uid) "
+                 "VALUES (1, 1, '1.2', '1.2.3')")
+        )  # fmt: skip
+        connection.execute(
+            text(
+                "INSERT INTO instance (integration_id, series_id, study_uid, series_uid, "
+                "sop_instance_uid, frames_bytes, metadata_bytes, files_path, thumbnail_path, "
+                "pulled_at) VALUES (1, 1, '1.2', '1.2.3', '1.2.3.4', 0, 0, "
+                "'files/1/1.2/1.2.3/1.2.3.4', 'files/1/1.2/1.2.3/1.2.3.4/thumbnail.jpg', :now)"
+            ),
+            {"now": store.utcnow()},
+        )
+    engine.dispose()
+
+    with store.session() as db:
+        (instance,) = db.exec(select(Instance)).all()
+
+    assert instance.files_path == "1/1.2/1.2.3/1.2.3.4"
+    assert files.absolute(instance.thumbnail_path) == (
+        pacsbridge_home / "files/1/1.2/1.2.3/1.2.3.4/thumbnail.jpg"
+    )

@@ -578,4 +578,4 @@ def test_unusable_pacs_fails_the_run_with_message_and_hint_and_writes_nothing(
     [error] = rows(SyncError)
     assert (error.item, error.hint is not None) == ("run", True)
     assert [rows(model) for model in (Study, Series, Instance, SyncLock)] == [[], [], [], []]
-    assert not (pacsbridge_home / files.FILES_DIR).exists()
+    assert not files.absolute(".").exists()
