@@ -98,7 +98,7 @@ if pages > 1:
     page = int(st.number_input("Page", 1, pages, 1, key="overview.page"))
 first = (page - 1) * PAGE_ROWS
 on_page = shown[first : first + PAGE_ROWS]
-st.dataframe([row(s) for s in on_page], hide_index=True, use_container_width=True)
+st.dataframe([row(s) for s in on_page], hide_index=True, width="stretch")
 if pages > 1:
     st.caption(f"{first + 1}–{first + len(on_page)} of {len(shown)}, most urgent first")
 
