@@ -26,6 +26,7 @@ STORES = ("sqlite", "postgresql")
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "store_free: the test never opens the store (run once)")
     config.addinivalue_line("markers", "sqlite_only: the test is about SQLite itself")
+    config.addinivalue_line("markers", "postgresql_only: the test is about PostgreSQL itself")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -33,8 +34,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     if metafunc.definition.get_closest_marker("store_free"):
         return
-    only_sqlite = metafunc.definition.get_closest_marker("sqlite_only")
-    metafunc.parametrize("store_backend", ["sqlite"] if only_sqlite else STORES, indirect=True)
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        stores = ["sqlite"]
+    elif metafunc.definition.get_closest_marker("postgresql_only"):
+        stores = ["postgresql"]
+    else:
+        stores = list(STORES)
+    metafunc.parametrize("store_backend", stores, indirect=True)
 
 
 @pytest.fixture(scope="session")

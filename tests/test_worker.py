@@ -671,3 +671,29 @@ def test_the_shared_key_file_is_used_wherever_it_is(pacsbridge_home, tmp_path, m
     assert integration_secret(get_integration("clinic")) == "pw"
     assert not (pacsbridge_home / "secret.key").exists()
     assert key_problem() is None
+
+
+@pytest.mark.postgresql_only
+def test_a_worker_rides_out_a_database_restart(postgres, caplog):
+    caplog.set_level(logging.INFO, logger="pacsbridge.worker")
+    integration_id = offline_integration()
+    worker = Worker(owner="worker-restart", slots=1)
+    started_runs: list[int] = []
+    worker.run_scheduled_sync = lambda claim: started_runs.append(claim.integration_id)  # type: ignore[method-assign]
+    worker.run_health_check = lambda integration_id: None  # type: ignore[method-assign]
+    plan_timetable()
+    postgres.stop()
+    try:
+        assert worker.claim_work() == 0  # the store is down: nothing claimed, nothing lost
+        assert worker.claim_work() == 0  # and not tried again before the back-off
+    finally:
+        postgres.resume()
+    worker._store_down.next_try = 0  # the back-off has passed
+    due_now(integration_id)
+
+    assert worker.claim_work() == 1
+    wait_for(lambda: started_runs == [integration_id], "the run after the restart")
+    worker.stop()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len([line for line in lines if "store is unreachable" in line]) == 1
+    assert any("store answers again" in line for line in lines)

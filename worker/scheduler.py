@@ -389,12 +389,19 @@ def _log_outcome(what: str, outcome: SyncOutcome) -> None:
 
 def _logged(work: Callable[[object], object], item: object) -> object:
     """Run one piece of claimed work in a pool thread; an unexpected error is logged, not lost
-    in a Future nobody reads."""
+    in a Future nobody reads. The store going away mid-run is one line: the run's lease runs
+    out and it is claimed again once the store answers (stored instances are not pulled again)."""
     try:
         return work(item)
+    except OperationalError as exc:
+        log.error(
+            "the store went away during %s (%s); it is taken up again once the store answers",
+            getattr(work, "__name__", work),
+            _first_line(exc),
+        )
     except Exception:
         log.exception("unexpected error in %s", getattr(work, "__name__", work))
-        return None
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

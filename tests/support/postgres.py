@@ -102,6 +102,15 @@ class PostgresServer:
             capture_output=True, check=False,
         )  # fmt: skip
 
+    def resume(self) -> None:
+        """Start the stopped server again, on the same port with the same data."""
+        options = " ".join(
+            [f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder}"]
+            + [f"-c {name}={value}" for name, value in SETTINGS.items()]
+        )
+        _run(self.run_as, self.bin / "pg_ctl", "-D", self.folder / "data", "-o", options,
+             "-l", self.folder / "server.log", "-w", "-t", "60", "start")  # fmt: skip
+
     def log(self) -> str:
         path = self.folder / "server.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
