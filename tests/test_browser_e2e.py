@@ -323,7 +323,7 @@ def test_support_person_walks_through_every_page(browser: webdriver.Chrome, demo
         "demo-clinic to be green with everything pulled",
         lambda: (
             ui.open_page("Overview", "demo-clinic")
-            or ("🟢 demo-clinic" in ui.text() and pulled in ui.text())
+            or ("demo-clinic: 🟢 green" in ui.text() and pulled in ui.text())
         ),
     )
     ui.screenshot("overview")

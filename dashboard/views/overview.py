@@ -40,7 +40,10 @@ def details(status: IntegrationStatus) -> None:
     """The chosen clinic: why it has its colour, what failed last, and where to look next."""
     with st.container(border=True):
         head, links = st.columns([4, 1.4])
-        head.markdown(f"**{DOTS[status.light]} {status.light.value}**: {plain(status.reason)}")
+        head.markdown(
+            f"**{plain(status.name)}**: {DOTS[status.light]} {status.light.value}, "
+            f"{plain(status.reason)}"
+        )
         head.text(
             f"{status.studies:,} studies, {status.instances:,} instances pulled; "
             f"last successful sync {ago(status.last_success_at)}"
