@@ -152,6 +152,8 @@ def idle(args: argparse.Namespace) -> None:
             f"over 30 s: {sum(x > 30 for x in lateness)} of {len(lateness)}"
         )
     print(f"requests per idle run: max {max(requests)}, median {statistics.median(requests)}")
+    durations = [(r.finished_at - r.started_at).total_seconds() for r in runs if r.finished_at]
+    print(f"run duration s: median {statistics.median(durations):.2f}, max {max(durations):.2f}")
     print(f"worker: CPU {cpu:.0f} s in {elapsed:.0f} s ({cpu / elapsed:.0%} of a core), "
           f"peak RSS {peak_kb / 1024:.0f} MB")  # fmt: skip
 

@@ -20,9 +20,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import OperationalError
@@ -183,6 +184,11 @@ class Worker:
     def _finished(self, future: Future[object]) -> None:
         with self._in_flight_lock:
             self._in_flight.discard(future)
+        # A freed slot is filled at once, not at the next tick: with a fleet of idle clinics the
+        # runs are short, and waiting for the tick would cap a worker at `slots` runs a tick.
+        if not self.stop_event.is_set() and self.scheduler.running:
+            with suppress(JobLookupError):
+                self.scheduler.modify_job(CLAIM_JOB_ID, next_run_time=datetime.now(UTC))
 
     def _announce(self) -> None:
         announce_worker(self.owner, self.slots)
