@@ -147,7 +147,7 @@ def pacsbridge_sync(server: OrthancServer, home: Path) -> tuple[float, dict]:
     """One full sync in a fresh state folder, in a child process (clean module state)."""
     script = f"""
 import json, time
-from core.integration import IntegrationSettings
+from core.settings.model import IntegrationSettings
 from core.integrations import add_integration
 from core.sync import run_sync
 add_integration(IntegrationSettings(name="bench", base_uri={server.dicomweb_url!r}, auth_kind="basic",
