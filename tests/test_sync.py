@@ -414,7 +414,8 @@ def test_thumbnail_is_made_on_first_view_and_kept(
     orthanc.upload(datasets)
     add_integration(clinic, orthanc.password)
     assert sync_json(capsys, "--patient-id", patient_id)["ok"]
-    assert not list(pacsbridge_home.glob(f"files/**/{files.THUMBNAIL_NAME}"))  # not on the pull's path
+    # Thumbnails are not on the pull's path.
+    assert not list(pacsbridge_home.glob(f"files/**/{files.THUMBNAIL_NAME}"))
 
     made = {row.sop_instance_uid: thumbnail_file(row) for row in rows(Instance)}
 
