@@ -8,7 +8,6 @@ from datetime import date
 
 import pytest
 from pydicom import Dataset
-from sr.obgyn_factory import Builder, Variant, early_pregnancy_sr, fertility_sr
 
 from core.cycles import MonitoringSettings, monitoring_cycles
 from core.measurements import measurement_rows
@@ -16,6 +15,7 @@ from core.sr import FROM_VOLUME, extract_measurements, sphere_diameter_mm
 from core.store import Measurement
 from pacsbridge.demo.clinic import DEMO_PATIENTS, demo_datasets
 from pacsbridge.demo.obgyn import REFERENCE_SCAN, Follicle, ReportHeader
+from tests.sr.obgyn_factory import Builder, Variant, early_pregnancy_sr, fertility_sr
 
 DEFAULTS = MonitoringSettings()
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.tls_server import Pki, make_pki
 
 from pacsbridge.cli import _dashboard, main
+from tests.support.tls_server import Pki, make_pki
 
 READY_DEADLINE_S = 60.0
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - the address under test, nothing binds it here

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from pydicom.uid import generate_uid
-from sr.obgyn_factory import Variant, early_pregnancy_sr, fertility_sr
 
 from core.integrations import add_integration
 from core.measurements import query_measurements, reextract, set_mapping
@@ -14,6 +13,7 @@ from core.store import SyncScope
 from core.sync import SyncOrder, run_sync
 from pacsbridge.cli import main
 from pacsbridge.demo import synthetic
+from tests.sr.obgyn_factory import Variant, early_pregnancy_sr, fertility_sr
 
 NAME = "clinic"
 

@@ -17,13 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlmodel import select
-from support.tls_server import closed_port
 
 from core import store
 from core.integrations import add_integration
 from core.settings.model import IntegrationSettings
 from core.store import SyncError, SyncRun
 from pacsbridge.cli import main
+from tests.support.tls_server import closed_port
 
 NAME = "clinic"
 PATIENT = "PB-PHI-7731"

@@ -26,7 +26,6 @@ from PIL import Image
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 from sqlmodel import Session, func, select
-from support.holding_proxy import Hold, holding_proxy
 
 from core import files, store
 from core.integrations import add_integration, get_integration
@@ -49,6 +48,7 @@ from core.viewer import thumbnail_file
 from pacsbridge.cli import main
 from pacsbridge.demo import synthetic as factory
 from pacsbridge.demo.orthanc import OrthancServer, OrthancUnavailable
+from tests.support.holding_proxy import Hold, holding_proxy
 
 NAME = "clinic"
 OLD_DATE = "20190304"  # years before any lookback window

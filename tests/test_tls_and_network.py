@@ -11,22 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from support.tls_server import (
-    CA_NAME,
-    PATIENT_ID,
-    SERVER_NAME,
-    STUDY_UID,
-    DicomwebServer,
-    Pki,
-    closed_port,
-    der_bytes,
-    dicomweb_uri,
-    make_pki,
-    not_after,
-    serve_http,
-    serve_https,
-    silent_port,
-)
 
 from core.checks.connection_test import run_connection_test
 from core.checks.diagnose import STEP_NAMES, Diagnosis, Step, diagnose
@@ -47,6 +31,22 @@ from core.dicomweb import (
 from core.errors import InvalidIntegration
 from core.settings.model import IntegrationSettings
 from core.settings.validation import validate_settings
+from tests.support.tls_server import (
+    CA_NAME,
+    PATIENT_ID,
+    SERVER_NAME,
+    STUDY_UID,
+    DicomwebServer,
+    Pki,
+    closed_port,
+    der_bytes,
+    dicomweb_uri,
+    make_pki,
+    not_after,
+    serve_http,
+    serve_https,
+    silent_port,
+)
 
 UNRESOLVABLE = "nonexistent.invalid"  # RFC 6761: never resolves
 FAST_RETRY = RetryPolicy(attempts=2, backoff_s=0.01)

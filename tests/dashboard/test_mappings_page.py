@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydicom.uid import generate_uid
-from sr.obgyn_factory import Variant, fertility_sr
 
 from core.integrations import add_integration
 from core.measurements import list_mappings, query_measurements, set_mapping
@@ -11,6 +10,7 @@ from core.settings.model import IntegrationSettings
 from core.store import SyncScope
 from core.sync import SyncOrder, run_sync
 from pacsbridge.demo import synthetic
+from tests.sr.obgyn_factory import Variant, fertility_sr
 
 EDITOR = "mappings.north.editor.0"  # the editor's key before the first save
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from support.tls_server import serve_http
 
 from core import store
 from core.integrations import (
@@ -19,6 +18,7 @@ from core.settings.model import IntegrationSettings
 from core.status import Light, integration_statuses
 from core.store import HealthCheck, Instance, RunStatus, Series, Study, SyncError, SyncRun, utcnow
 from pacsbridge.demo import synthetic as factory
+from tests.support.tls_server import serve_http
 
 from .conftest import page_text, shown
 

@@ -1,0 +1,1 @@
+"""pacsbridge tests."""
