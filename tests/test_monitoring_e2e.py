@@ -10,13 +10,13 @@ from dataclasses import replace
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
-from test_measurements_e2e import NAME, sync_patient, upload_report
 
 from core.cycles import patient_cycles
 from core.integrations import add_integration
 from pacsbridge.cli import main
 from pacsbridge.demo.obgyn import REFERENCE_SCAN, Follicle
 from tests.sr.obgyn_factory import Variant, early_pregnancy_sr, fertility_sr
+from tests.test_measurements_e2e import NAME, sync_patient, upload_report
 
 
 @pytest.fixture
