@@ -212,8 +212,9 @@ class InstancePuller:
                     self._save_frames(client, uids, batch, writer, limits)
                 except (ServerError, NotAcceptable):
                     # The server cannot send this file's stored bytes: take its decoded pixels.
+                    rest = [n for n in batch if n not in writer.sizes]
                     self._save_frames(
-                        client, uids, batch, writer, limits, accept=DECODED_FRAMES_ACCEPT
+                        client, uids, rest, writer, limits, accept=DECODED_FRAMES_ACCEPT
                     )
                 pulled.frames_fetched += len(writer.sizes) - before
             writer.finish()
