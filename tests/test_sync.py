@@ -298,7 +298,14 @@ def _instance_stored(_home: Path) -> bool:
 
 
 def _frame_half_written(home: Path) -> bool:
-    return bool(partial_files(home))
+    # A frames file is opened before its first byte arrives: wait for bytes in it.
+    for path in partial_files(home):
+        try:
+            if path.stat().st_size:
+                return True
+        except FileNotFoundError:
+            continue  # complete and renamed since the listing
+    return False
 
 
 def _first_native_cine(pacs: Pacs) -> str:
