@@ -7,10 +7,12 @@ Dataset (fixed): 42 studies of 2 US series x 6 images (64x64) and one SR each, p
 loops of 60 frames at 640x480 RGB: 550 instances, about 224 MB of frames.
 
 Compared, each the median of 3 runs:
-- floor: the same metadata and frame URLs fetched by a plain requests thread pool of 8
-  (one keep-alive session per thread, Accept-Encoding identity), bodies read and discarded;
+- floor: each instance's metadata and all its frames as one frame list (`frames/1,2,…,N`, one
+  request per instance), fetched by a plain requests thread pool of 8 (one keep-alive session
+  per thread, Accept-Encoding identity), bodies read and discarded; no search, nothing stored;
 - dicomweb-client: the QIDO walk, metadata and frames sequentially, as its documentation shows;
-- pacsbridge: `run_sync` full pull into a fresh state folder (store rows, frame files, thumbnails).
+- pacsbridge: `run_sync` full pull into a fresh state folder (the searches, store rows and
+  measurements, one frames file per instance; thumbnails are made on first view, not by the sync).
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ def pacsbridge_sync(server: OrthancServer, home: Path) -> tuple[float, dict]:
     """One full sync in a fresh state folder, in a child process (clean module state)."""
     script = f"""
 import json, time
-from core.integration import IntegrationSettings
+from core.settings.model import IntegrationSettings
 from core.integrations import add_integration
 from core.sync import run_sync
 add_integration(IntegrationSettings(name="bench", base_uri={server.dicomweb_url!r}, auth_kind="basic",
@@ -187,14 +189,15 @@ def speed(workdir: Path) -> None:
             ours.append(elapsed)
             details.append(result)
             print(
-                f"run {run + 1}: floor {floors[-1]:.2f} s, dicomweb-client {clients[-1]:.2f} s, pacsbridge {ours[-1]:.2f} s"
+                f"run {run + 1}: floor {floors[-1]:.2f} s, dicomweb-client {clients[-1]:.2f} s, "
+                f"pacsbridge {ours[-1]:.2f} s ({ours[-1] / floors[-1]:.2f} × floor)"
             )
         first = details[-1]["first"]
         f, c, p = (statistics.median(x) for x in (floors, clients, ours))
         print()
         print("| what | median of 3 | ratio |")
         print("|---|---|---|")
-        print(f"| floor (requests, 8 threads, nothing stored) | {f:.2f} s | 1.00 |")
+        print(f"| floor (frame lists, requests, 8 threads, nothing stored) | {f:.2f} s | 1.00 |")
         print(f"| dicomweb-client, sequential walk | {c:.2f} s | {c / f:.2f} × floor |")
         print(
             f"| pacsbridge full sync (8 concurrent) | {p:.2f} s | {p / f:.2f} × floor, {p / c:.2f} × dicomweb-client |"

@@ -7,6 +7,8 @@ so the thumbnail shows what the clinic stored, not a server's rendering of it.
 from __future__ import annotations
 
 import io
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +95,14 @@ def _fast_image(metadata: Dataset, frame: bytes, transfer_syntax: str) -> Image.
     return None
 
 
+def _partial(destination: Path) -> Path:
+    """A temporary name of this writer's own: two viewers making the same thumbnail at once
+    must not write into one file."""
+    return destination.with_name(
+        f"{destination.name}.{os.getpid()}.{threading.get_ident()}.partial"
+    )
+
+
 def write_thumbnail(
     metadata: Dataset, frame: bytes, transfer_syntax: str, destination: Path
 ) -> None:
@@ -103,17 +113,11 @@ def write_thumbnail(
         photometric = str(metadata.get("PhotometricInterpretation", "MONOCHROME2"))
         image = Image.fromarray(to_8bit(pixels, photometric))
     image.thumbnail(THUMBNAIL_SIZE)
-    partial = destination.with_name(destination.name + ".partial")
-    image.convert("RGB" if image.mode not in {"L", "RGB"} else image.mode).save(
-        partial, "JPEG", quality=80
-    )
-    partial.replace(destination)
-
-
-def write_thumbnail_bytes(image_bytes: bytes, destination: Path) -> None:
-    """A thumbnail from an already rendered image (the server's /rendered fallback)."""
-    with Image.open(io.BytesIO(image_bytes)) as image:
-        image.thumbnail(THUMBNAIL_SIZE)
-        partial = destination.with_name(destination.name + ".partial")
-        image.convert("RGB").save(partial, "JPEG", quality=80)
-    partial.replace(destination)
+    partial = _partial(destination)
+    try:
+        image.convert("RGB" if image.mode not in {"L", "RGB"} else image.mode).save(
+            partial, "JPEG", quality=80
+        )
+        partial.replace(destination)
+    finally:
+        partial.unlink(missing_ok=True)  # left only when saving failed

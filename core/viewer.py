@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +23,18 @@ from pydicom.uid import ExplicitVRLittleEndian
 from core import files, store
 from core.dicomweb.dicom_json import dataset_from_dicom_json
 from core.errors import PacsbridgeError
-from core.images import frame_pixels, to_8bit
+from core.images import frame_pixels, to_8bit, write_thumbnail
 from core.store import Instance, InstanceMetadata
+
+log = logging.getLogger("pacsbridge.viewer")
 
 MONOCHROME = frozenset({"MONOCHROME1", "MONOCHROME2"})
 # A cine loop without Frame Time still plays, at a typical ultrasound rate.
 DEFAULT_FRAME_TIME_MS = 40.0
+# One played clip: about two seconds of a typical loop, and at most this many bytes of decoded
+# RGB pixels, whatever the loop's length or frame size (the dashboard serves every user).
+CINE_CLIP_FRAMES = 50
+CINE_CLIP_BYTES = 64 * 1024 * 1024
 
 
 class ImageUnavailable(PacsbridgeError):
@@ -63,11 +70,28 @@ class ViewableImage:
 
 
 def thumbnail_file(instance: Instance) -> Path | None:
-    """The stored thumbnail of an instance, when one was made and is still on disk."""
-    if not instance.thumbnail_path:
+    """The instance's thumbnail, made from its first stored frame on first view and kept.
+
+    The sync does not make thumbnails (a decode and a file per image would slow the pull);
+    stores from before that keep the ones the sync made. None when there is nothing to show.
+    """
+    if instance.thumbnail_path:
+        made = files.absolute(instance.thumbnail_path)
+        if made.is_file():
+            return made
+    if not instance.files_path or instance.id is None:
         return None
-    path = files.absolute(instance.thumbnail_path)
-    return path if path.is_file() else None
+    path = files.absolute(instance.files_path) / files.THUMBNAIL_NAME
+    if path.is_file():
+        return path
+    try:
+        instance, metadata = _load(instance.id)
+        frame = files.StoredFrames(path.parent).read(1)
+        write_thumbnail(metadata, frame, instance.transfer_syntax or ExplicitVRLittleEndian, path)
+    except Exception as exc:  # pydicom raises many types for data it cannot decode
+        log.info("no thumbnail for %s: %s", instance.sop_instance_uid, exc)
+        return None
+    return path
 
 
 def viewable_image(instance_id: int) -> ViewableImage:
@@ -97,13 +121,27 @@ def render_frame(instance_id: int, frame_number: int, window: Window | None = No
     return _render(instance, metadata, frame_number, window)
 
 
-def cine_gif(instance_id: int, window: Window | None = None) -> bytes:
-    """Every frame as an animated GIF at the instance's frame rate, looping."""
+def cine_clip(instance_id: int, first_frame: int = 1) -> range:
+    """The frames one played clip holds: at most CINE_CLIP_FRAMES from `first_frame`, fewer
+    for big frames, so a long or large cine loop is never decoded whole at once."""
+    return _clip(*_load(instance_id), first_frame)
+
+
+def _clip(instance: Instance, metadata: Dataset, first_frame: int) -> range:
+    count = instance.number_of_frames or 1
+    first = min(max(first_frame, 1), count)
+    frame_bytes = int(metadata.get("Rows", 1) or 1) * int(metadata.get("Columns", 1) or 1) * 3
+    length = max(1, min(CINE_CLIP_FRAMES, CINE_CLIP_BYTES // frame_bytes))
+    return range(first, min(first + length, count + 1))
+
+
+def cine_gif(instance_id: int, window: Window | None = None, first_frame: int = 1) -> bytes:
+    """The clip from `first_frame` (see cine_clip) as an animated GIF at the instance's frame
+    rate, looping."""
     instance, metadata = _load(instance_id)
-    frames = [
-        Image.fromarray(_render(instance, metadata, n, window))
-        for n in range(1, (instance.number_of_frames or 1) + 1)
-    ]
+    clip = _clip(instance, metadata, first_frame)
+    stored = files.StoredFrames(files.absolute(instance.files_path or ""))
+    frames = [Image.fromarray(_render(instance, metadata, n, window, stored)) for n in clip]
     frame_time = _first_number(metadata, "FrameTime") or DEFAULT_FRAME_TIME_MS
     buffer = io.BytesIO()
     frames[0].save(
@@ -126,7 +164,11 @@ def apply_window(values: np.ndarray, window: Window, photometric: str) -> np.nda
 
 
 def _render(
-    instance: Instance, metadata: Dataset, frame_number: int, window: Window | None
+    instance: Instance,
+    metadata: Dataset,
+    frame_number: int,
+    window: Window | None,
+    stored: files.StoredFrames | None = None,
 ) -> np.ndarray:
     count = instance.number_of_frames or 1
     if not 1 <= frame_number <= count:
@@ -134,9 +176,9 @@ def _render(
             f"frame {frame_number} is outside 1..{count}", hint=f"Choose a frame from 1 to {count}."
         )
     assert instance.files_path is not None  # _load refuses instances without frames
-    path = files.absolute(instance.files_path) / files.frame_name(frame_number)
+    stored = stored or files.StoredFrames(files.absolute(instance.files_path))
     try:
-        frame = path.read_bytes()
+        frame = stored.read(frame_number)
     except FileNotFoundError:
         raise ImageUnavailable(f"frame {frame_number} is missing from the stored files") from None
     syntax = instance.transfer_syntax or ExplicitVRLittleEndian

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 from pydicom.uid import generate_uid
+from sqlmodel import select
 
+from core import store
 from core.integrations import add_integration, list_integrations
-from core.store import SyncScope
+from core.store import Instance, SyncScope
 from core.sync import SyncOrder, run_sync
+from core.viewer import thumbnail_file
 from pacsbridge.cli import main
 from pacsbridge.demo import synthetic as factory
 
@@ -49,10 +52,13 @@ def test_a_real_sync_leaves_only_private_files(
     add_integration(clinic, orthanc.password)
 
     assert run_sync(clinic.name, SyncOrder(scope=SyncScope.PATIENT, value=patient_id)).ok
+    with store.session() as db:
+        [image] = db.exec(select(Instance)).all()
+    assert thumbnail_file(image) is not None  # made on first view
 
     found = modes(pacsbridge_home)
     names = {Path(p).name for p in found}
-    expected = {"secret.key", "frame-00003", "thumbnail.jpg"}
+    expected = {"secret.key", "frames", "thumbnail.jpg"}
     if store_backend == "sqlite":
         expected.add("pacsbridge.db")  # on PostgreSQL the rows live in the server
     assert expected <= names

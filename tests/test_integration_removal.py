@@ -19,6 +19,7 @@ from core.settings.model import IntegrationSettings
 from core.store import Instance, Study, SyncScope
 from core.store._schema import MIGRATIONS
 from core.sync import SyncOrder, run_sync
+from core.viewer import thumbnail_file
 from pacsbridge.cli import main
 from pacsbridge.demo import synthetic as factory
 
@@ -55,14 +56,15 @@ def test_removing_an_integration_deletes_its_pulled_files_and_only_those(
     removed, kept = two_synced
     folder = pulled_folder(pacsbridge_home, removed)
     removed_id = get_integration(removed).id
-    assert list(folder.rglob("frame-00001"))
+    assert list(folder.rglob(files.FRAMES_NAME))
+    assert all(thumbnail_file(row) for row in instances_of(removed_id))  # a page showed them
     assert list(folder.rglob(files.THUMBNAIL_NAME))
 
     assert main(["integrations", "remove", removed, "--yes"]) == 0
 
     assert not folder.exists()
     assert instances_of(removed_id) == []
-    assert list(pulled_folder(pacsbridge_home, kept).rglob("frame-00001"))
+    assert list(pulled_folder(pacsbridge_home, kept).rglob(files.FRAMES_NAME))
     assert len(instances_of(get_integration(kept).id)) == 1
 
 
@@ -83,7 +85,7 @@ def test_files_go_after_the_rows_so_a_failure_leaves_no_row_without_its_file(
 
     assert "its pulled files could not be deleted (Permission denied)" in str(caught.value)
     assert f"Delete {folder} by hand" in caught.value.hint
-    assert list(folder.rglob("frame-00001"))
+    assert list(folder.rglob(files.FRAMES_NAME))
 
 
 def settings(name: str) -> IntegrationSettings:

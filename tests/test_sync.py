@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 from sqlmodel import Session, func, select
@@ -43,6 +44,7 @@ from core.store import (
 )
 from core.sync import SyncBusy, SyncOrder, run_sync
 from core.sync._owners import LEASE
+from core.viewer import thumbnail_file
 from pacsbridge.cli import main
 from pacsbridge.demo import synthetic as factory
 from pacsbridge.demo.orthanc import OrthancServer, OrthancUnavailable
@@ -220,14 +222,15 @@ def assert_complete_copy(datasets: list[Dataset], home: Path) -> None:
         folder = home / row.files_path
         expected = [factory.expected_frame_bytes(ds, n) for n in range(1, frame_count(ds) + 1)]
         assert row.number_of_frames == len(expected)
-        assert sorted(p.name for p in folder.glob("frame-*")) == [
-            files.frame_name(n) for n in range(1, len(expected) + 1)
-        ]
-        on_disk = [(folder / files.frame_name(n)).read_bytes() for n in range(1, len(expected) + 1)]
-        assert on_disk == expected
+        # One file per instance, whatever its number of frames; thumbnails wait for a view.
+        assert [p.name for p in folder.iterdir()] == [files.FRAMES_NAME]
+        stored = files.StoredFrames(folder)
+        assert [stored.read(n) for n in range(1, len(expected) + 1)] == expected
+        with pytest.raises(FileNotFoundError):
+            stored.read(len(expected) + 1)
         assert row.frames_bytes == sum(map(len, expected))
-        assert row.transfer_syntax == ds.file_meta.TransferSyntaxUID
-        assert (home / row.thumbnail_path).read_bytes().startswith(JPEG_START)
+        assert row.transfer_syntax == stored.transfer_syntax == ds.file_meta.TransferSyntaxUID
+        assert row.thumbnail_path is None
     assert not partial_files(home)
 
 
@@ -295,7 +298,14 @@ def _instance_stored(_home: Path) -> bool:
 
 
 def _frame_half_written(home: Path) -> bool:
-    return bool(partial_files(home))
+    # A frames file is opened before its first byte arrives: wait for bytes in it.
+    for path in partial_files(home):
+        try:
+            if path.stat().st_size:
+                return True
+        except FileNotFoundError:
+            continue  # complete and renamed since the listing
+    return False
 
 
 def _first_native_cine(pacs: Pacs) -> str:
@@ -348,7 +358,7 @@ def test_sigkilled_sync_is_completed_exactly_by_the_next_run(
     assert outcome.ok, outcome.errors
     assert count(Instance) == big_pacs.statistics()["instances"]
     assert_complete_copy(big_pacs.datasets, pacsbridge_home)
-    instance_dirs = {p.parent for p in pacsbridge_home.glob("files/**/frame-00001")}
+    instance_dirs = {p.parent for p in pacsbridge_home.glob(f"files/**/{files.FRAMES_NAME}")}
     assert instance_dirs == {pacsbridge_home / r.files_path for r in rows(Instance) if r.files_path}
     killed, rerun = sorted(rows(SyncRun), key=lambda run: run.id)
     assert killed.status is RunStatus.INTERRUPTED
@@ -399,6 +409,36 @@ def test_full_rewalks_every_series_but_pulls_nothing_new(orthanc, clinic, patien
     assert (plain["series"], plain["instances"]) == (0, 0)
     assert (full["series"], full["instances_found"], full["instances"]) == (2, 3, 0)
     assert count(Instance) == len(datasets)
+
+
+def test_thumbnail_is_made_on_first_view_and_kept(
+    orthanc, clinic, patient_id, pacsbridge_home, capsys
+):
+    study_uid = generate_uid()
+    datasets = images(patient_id, "20250110", study_uid, count=2)
+    datasets += images(patient_id, "20250110", study_uid, frames=4, rows=32, columns=48)
+    datasets += report(patient_id, "20250110", study_uid)
+    orthanc.upload(datasets)
+    add_integration(clinic, orthanc.password)
+    assert sync_json(capsys, "--patient-id", patient_id)["ok"]
+    # Thumbnails are not on the pull's path.
+    assert not list(pacsbridge_home.glob(f"files/**/{files.THUMBNAIL_NAME}"))
+
+    made = {row.sop_instance_uid: thumbnail_file(row) for row in rows(Instance)}
+
+    by_uid = {ds.SOPInstanceUID: ds for ds in datasets}
+    for uid, path in made.items():
+        if not frame_count(by_uid[uid]):
+            assert path is None
+            continue
+        assert path is not None
+        assert path.read_bytes().startswith(JPEG_START)
+        with Image.open(path) as thumbnail:
+            assert thumbnail.size == (by_uid[uid].Columns, by_uid[uid].Rows)  # small: kept
+    written = {uid: path.stat().st_mtime_ns for uid, path in made.items() if path}
+    again = {row.sop_instance_uid: thumbnail_file(row) for row in rows(Instance)}
+    assert again == made
+    assert {uid: path.stat().st_mtime_ns for uid, path in again.items() if path} == written
 
 
 # --- locks ---------------------------------------------------------------------------------

@@ -415,8 +415,9 @@ def test_frames_body_cut_mid_way_is_resumed_in_the_same_run_with_the_missing_fra
             integration_id, cine.StudyInstanceUID, cine.SeriesInstanceUID, cine.SOPInstanceUID
         )
     )
+    stored_frames = files.StoredFrames(folder)
     for n in range(1, 9):
-        assert (folder / files.frame_name(n)).read_bytes() == factory.expected_frame_bytes(cine, n)
+        assert stored_frames.read(n) == factory.expected_frame_bytes(cine, n)
     [stored_cine] = rows(Instance, sop_instance_uid=cine.SOPInstanceUID)
     assert stored_cine.frames_bytes == 8 * 40_000
     assert not list(pacsbridge_home.glob("files/**/*.partial"))
@@ -443,8 +444,11 @@ def test_frames_body_cut_every_time_fails_that_instance_only_and_the_next_run_co
             integration_id, cine.StudyInstanceUID, cine.SeriesInstanceUID, cine.SOPInstanceUID
         )
     )
-    whole = [files.frame_name(n) for n in range(1, 7)]
-    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("frame-")) == whole
+    # Frames 1-6 are kept whole in the unfinished file; nothing carries the final name.
+    assert sorted(p.name for p in folder.iterdir()) == [files.FRAMES_NAME + ".partial"]
+    resumed = files.FramesWriter(folder)
+    resumed.close()
+    assert sorted(resumed.sizes) == [1, 2, 3, 4, 5, 6]
     mock.calls.reset()
 
     second = sync()
@@ -453,8 +457,9 @@ def test_frames_body_cut_every_time_fails_that_instance_only_and_the_next_run_co
     assert stored() == {ds.SOPInstanceUID for ds in datasets}
     frame_requests = [url for url in pacs.urls() if "/frames/" in url]
     assert frame_requests == [error.url]
+    stored_frames = files.StoredFrames(folder)
     for n in range(1, 9):
-        assert (folder / files.frame_name(n)).read_bytes() == factory.expected_frame_bytes(cine, n)
+        assert stored_frames.read(n) == factory.expected_frame_bytes(cine, n)
     assert not list(pacsbridge_home.glob("files/**/*.partial"))
 
 

@@ -1,7 +1,9 @@
-"""Pulling one instance: metadata, every frame as stored, a thumbnail. Runs in pool threads.
+"""Pulling one instance: metadata and every frame as stored. Runs in pool threads.
 
 Only HTTP and files happen here; the store is written by the sync's main thread. Frames that
-are already complete on disk (from a run that was killed) are not fetched again.
+are already complete on disk (from a run that was killed) are not fetched again. Thumbnails
+are not made here but on first view (core.viewer): they would cost a decode and a file per
+image on the pull's critical path.
 """
 
 from __future__ import annotations
@@ -9,27 +11,21 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from pathlib import Path
 from typing import Any
 
 from core import files
 from core.dicomweb import (
     ConnectionLost,
     DicomwebClient,
-    FileFrameSink,
     FrameLimits,
     IncompleteAnswer,
     MalformedResponse,
     NotAcceptable,
-    PacsError,
     ReadTimeout,
     RetryPolicy,
-    SavedFrame,
     ServerError,
 )
 from core.dicomweb import dicom_json as dj
-from core.dicomweb.dicom_json import dataset_from_dicom_json
-from core.images import write_thumbnail, write_thumbnail_bytes
 from core.measurements import is_sr, measurement_rows
 from core.settings.model import IntegrationSettings
 from core.settings.presets import DECODED_FRAMES_ACCEPT
@@ -41,7 +37,6 @@ log = logging.getLogger("pacsbridge.sync")
 # Frame numbers per request: a 60-frame cine loop is one request (Orthanc re-reads the whole
 # file for every request), while the URL stays far below common 8 KB limits.
 FRAMES_PER_REQUEST = 500
-TRANSFER_SYNTAX_FILE = "transfer-syntax"
 # A frames answer cut in the middle (a proxy resetting a long transfer, a read timeout, a
 # body shorter than announced): the GET is idempotent, so it is asked for again in this run.
 CUT_TRANSFER = (ConnectionLost, ReadTimeout, IncompleteAnswer)
@@ -161,31 +156,28 @@ class InstancePuller:
         client: DicomwebClient,
         uids: tuple[str, str, str],
         frames: list[int],
-        directory: Path,
+        writer: files.FramesWriter,
         limits: FrameLimits,
         accept: str | None = None,
-    ) -> list[SavedFrame]:
-        """Save `frames`; a cut answer is resumed with the frames not yet on disk.
+    ) -> None:
+        """Append `frames` to `writer`; a cut answer is resumed with the frames not yet in.
 
         Tried as often and with the same back-off as any transient failure; only an answer
         that keeps being cut fails the instance.
         """
-        retry, saved, attempt = client.transport.retry, [], 0
+        retry, attempt = client.transport.retry, 0
         while True:
             attempt += 1
-            sink = FileFrameSink(directory, files.frame_name)
             try:
-                client.stream_frames(*uids, frames, sink, accept=accept, limits=limits)
-                return saved + sink.saved
+                client.stream_frames(*uids, frames, writer, accept=accept, limits=limits)
+                return
             except CUT_TRANSFER as exc:
                 if attempt >= retry.attempts:
                     raise
                 log.info("frames of %s cut (%s); asking again for the rest", uids[2], exc.message)
             finally:
-                sink.discard_partial()
-            saved += sink.saved
-            done = {frame.frame_number for frame in sink.saved}
-            frames = [n for n in frames if n not in done]
+                writer.discard_partial()
+            frames = [n for n in frames if n not in writer.sizes]
             client.transport.sleep(retry.backoff(attempt))
 
     def _pull_frames(self, client: DicomwebClient, pulled: PulledInstance) -> None:
@@ -201,69 +193,32 @@ class InstancePuller:
             self.integration_id, pulled.study_uid, pulled.series_uid, pulled.sop_instance_uid
         )
         directory = files.absolute(relative)
-        # Only a run killed half-way leaves a folder behind: a new instance costs no stat calls
-        # (every file-system call counts when hundreds of instances are pulled at once).
-        resumed = directory.is_dir()
-        complete = files.complete_frames(directory, count) if resumed else set()
-        missing = sorted(set(range(1, count + 1)) - complete)
-        uids = (pulled.study_uid, pulled.series_uid, pulled.sop_instance_uid)
-        syntax_file = directory / TRANSFER_SYNTAX_FILE
-        sizes = {n: (directory / files.frame_name(n)).stat().st_size for n in complete}
-        for start in range(0, len(missing), FRAMES_PER_REQUEST):
-            batch = missing[start : start + FRAMES_PER_REQUEST]
-            try:
-                saved = self._save_frames(client, uids, batch, directory, limits)
-            except (ServerError, NotAcceptable):
-                # The server cannot send this file's stored bytes: take its decoded pixels.
-                saved = self._save_frames(
-                    client, uids, batch, directory, limits, accept=DECODED_FRAMES_ACCEPT
-                )
-            pulled.frames_fetched += len(saved)
-            sizes.update({frame.frame_number: frame.size for frame in saved})
-            if saved and saved[0].transfer_syntax and pulled.transfer_syntax is None:
-                pulled.transfer_syntax = saved[0].transfer_syntax
-                # Kept beside the frames for a run that resumes after they are all on disk.
-                syntax_file.write_text(pulled.transfer_syntax)
-        if pulled.transfer_syntax is None and resumed and syntax_file.exists():
-            pulled.transfer_syntax = syntax_file.read_text().strip()
-        if pulled.transfer_syntax is None:
-            # Killed between the last frame's rename and the syntax file: ask for frame 1
-            # again, the cheapest way to learn the transfer syntax the server stored.
-            saved = client.save_frames(*uids, [1], directory, name=files.frame_name, limits=limits)
-            if saved and saved[0].transfer_syntax:
-                pulled.transfer_syntax = saved[0].transfer_syntax
-                syntax_file.write_text(pulled.transfer_syntax)
         pulled.number_of_frames = count
-        pulled.frames_bytes = sum(sizes.values())
         pulled.files_path = str(relative)
-        thumbnail = directory / files.THUMBNAIL_NAME
-        if (resumed and thumbnail.exists()) or self._make_thumbnail(
-            client, pulled, directory, thumbnail
-        ):
-            pulled.thumbnail_path = str(relative / files.THUMBNAIL_NAME)
-
-    def _make_thumbnail(
-        self, client: DicomwebClient, pulled: PulledInstance, directory: Path, thumbnail: Path
-    ) -> bool:
-        first = (directory / files.frame_name(1)).read_bytes()
+        if (directory / files.FRAMES_NAME).is_file():
+            # Complete from a run killed before it stored the row: nothing to fetch.
+            stored = files.StoredFrames(directory)
+            pulled.transfer_syntax = stored.transfer_syntax
+            pulled.frames_bytes = stored.frames_bytes
+            return
+        writer = files.FramesWriter(directory)
         try:
-            dataset = dataset_from_dicom_json(pulled.metadata)
-            write_thumbnail(
-                dataset, first, pulled.transfer_syntax or "1.2.840.10008.1.2.1", thumbnail
-            )
-            return True
-        except Exception as exc:
-            log.info(
-                "decoding %s locally failed (%s); asking the PACS to render it",
-                pulled.sop_instance_uid,
-                exc,
-            )
-        try:
-            rendered = client.rendered_frame(
-                pulled.study_uid, pulled.series_uid, pulled.sop_instance_uid, 1
-            )
-            write_thumbnail_bytes(rendered, thumbnail)
-            return True
-        except (PacsError, OSError, ValueError) as exc:
-            log.warning("no thumbnail for %s: %s", pulled.sop_instance_uid, exc)
-            return False
+            missing = [n for n in range(1, count + 1) if n not in writer.sizes]
+            uids = (pulled.study_uid, pulled.series_uid, pulled.sop_instance_uid)
+            for start in range(0, len(missing), FRAMES_PER_REQUEST):
+                batch = missing[start : start + FRAMES_PER_REQUEST]
+                before = len(writer.sizes)
+                try:
+                    self._save_frames(client, uids, batch, writer, limits)
+                except (ServerError, NotAcceptable):
+                    # The server cannot send this file's stored bytes: take its decoded pixels.
+                    rest = [n for n in batch if n not in writer.sizes]
+                    self._save_frames(
+                        client, uids, rest, writer, limits, accept=DECODED_FRAMES_ACCEPT
+                    )
+                pulled.frames_fetched += len(writer.sizes) - before
+            writer.finish()
+        finally:
+            writer.close()
+        pulled.transfer_syntax = writer.transfer_syntax
+        pulled.frames_bytes = sum(writer.sizes.values())

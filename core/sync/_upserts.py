@@ -11,13 +11,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from core import store
 from core.dicomweb import dicom_json as dj
-from core.measurements import replace_rows
 from core.store import Instance, InstanceMetadata, Measurement, Series, Study, utcnow
 
 
@@ -181,28 +180,39 @@ def store_instances(
     """
     try:
         with store.session() as db:
-            sizes = [
-                _insert_instance(db, integration_id, series, pulled) for series, pulled in batch
-            ]
-        return sizes
+            return _insert_instances(db, integration_id, batch)
     except IntegrityError:
         pass
     # Someone else stored one of them: go one by one, skipping what exists.
     results: list[int | None] = []
-    for series, pulled in batch:
+    for pair in batch:
         try:
             with store.session() as db:
-                results.append(_insert_instance(db, integration_id, series, pulled))
+                results += _insert_instances(db, integration_id, [pair])
         except IntegrityError:
             results.append(None)
     return results
 
 
-def _insert_instance(db: Any, integration_id: int, series: Series, pulled: PulledInstance) -> int:
-    instance, text = _instance_rows(integration_id, series, pulled)
-    db.add(instance)
+def _insert_instances(
+    db: Any, integration_id: int, batch: list[tuple[Series, PulledInstance]]
+) -> list[int | None]:
+    """The batch's rows in three statements' worth of round-trips, not three per instance:
+    the instances first (their ids come back in one flush), then metadata and measurements."""
+    rows = [_instance_rows(integration_id, series, pulled) for series, pulled in batch]
+    db.add_all([instance for instance, _ in rows])
     db.flush()
-    db.add(InstanceMetadata(instance_id=instance.id, dicom_json=text))
-    if pulled.measurements:
-        replace_rows(db, integration_id, pulled.sop_instance_uid, pulled.measurements)
-    return len(text)
+    db.add_all(
+        [InstanceMetadata(instance_id=instance.id, dicom_json=text) for instance, text in rows]
+    )
+    reports = [pulled for _, pulled in batch if pulled.measurements]
+    if reports:
+        # An SR's rows are replaced, never added to (a re-pull must not double them).
+        db.execute(
+            delete(Measurement).where(
+                Measurement.integration_id == integration_id,
+                col(Measurement.sop_instance_uid).in_([p.sop_instance_uid for p in reports]),
+            )
+        )
+        db.add_all([row for pulled in reports for row in pulled.measurements])
+    return [len(text) for _, text in rows]

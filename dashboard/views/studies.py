@@ -24,7 +24,14 @@ from core.errors import PacsbridgeError
 from core.integrations import list_integrations
 from core.measurements import query_measurements
 from core.sync import request_sync
-from core.viewer import Window, cine_gif, render_frame, thumbnail_file, viewable_image
+from core.viewer import (
+    Window,
+    cine_clip,
+    cine_gif,
+    render_frame,
+    thumbnail_file,
+    viewable_image,
+)
 from dashboard._widgets import (
     OPEN_STUDY,
     keep_phi_out_of_the_url,
@@ -138,7 +145,11 @@ def viewer(instance_id: int) -> None:
             st.slider("Window width", 1, widest, int(stored.width), key=f"width-{instance_id}"),
         )
     if image.frames > 1 and st.toggle("Play loop", key=f"play-{instance_id}"):
-        st.image(cine_gif(instance_id, window), caption=f"{image.frames} frames, looping")
+        clip = cine_clip(instance_id, frame)
+        st.image(
+            cine_gif(instance_id, window, frame),
+            caption=f"frames {clip.start}–{clip.stop - 1} of {image.frames}, looping",
+        )
     else:
         pixels = render_frame(instance_id, frame, window)
         st.image(pixels, caption=f"frame {frame} of {image.frames}", width="stretch")

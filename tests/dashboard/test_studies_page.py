@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from core import files, store
+from core import files, store, viewer
 from core.dicomweb.dicom_json import dataset_from_dicom_json
 from core.images import write_thumbnail
 from core.integrations import add_integration
@@ -29,6 +31,7 @@ from core.viewer import (
     ImageUnavailable,
     Window,
     apply_window,
+    cine_clip,
     cine_gif,
     render_frame,
     viewable_image,
@@ -192,6 +195,22 @@ def test_frames_of_a_cine_loop_differ(pulled):
     assert cine_gif(cine.id).startswith(b"GIF89a")
 
 
+def test_a_played_clip_decodes_a_bounded_number_of_frames(pulled, monkeypatch):
+    cine = pulled["cine"]
+    decoded = []
+    decode = viewer.frame_pixels
+    monkeypatch.setattr(viewer, "frame_pixels", lambda *a: decoded.append(a) or decode(*a))
+    monkeypatch.setattr(viewer, "CINE_CLIP_FRAMES", 2)
+
+    with Image.open(io.BytesIO(cine_gif(cine.id, first_frame=2))) as gif:
+        assert gif.n_frames == 2
+    assert len(decoded) == 2
+    assert cine_clip(cine.id, 5) == range(5, 6)  # the loop's end cuts the clip short
+    monkeypatch.setattr(viewer, "CINE_CLIP_FRAMES", 50)
+    monkeypatch.setattr(viewer, "CINE_CLIP_BYTES", 3 * 64 * 64 * 3)  # room for three RGB frames
+    assert cine_clip(cine.id, 1) == range(1, 4)
+
+
 def test_missing_frame_file_is_reported(pulled):
     cine = pulled["cine"]
     (files.absolute(cine.files_path) / files.frame_name(2)).unlink()
@@ -279,7 +298,7 @@ def test_frame_slider_steps_through_a_cine_loop(pulled, open_page, viewer):
     assert caption == "frame 3 of 5"
     assert third != first
     app.toggle(key=f"play-{cine.id}").set_value(True).run()
-    assert viewer_image(app)[1] == "5 frames, looping"
+    assert viewer_image(app)[1] == "frames 3–5 of 5, looping"  # played from the chosen frame
 
 
 def test_admin_queues_a_resync_of_the_study(pulled, open_page, admin):
