@@ -219,7 +219,7 @@ def assert_complete_copy(datasets: list[Dataset], home: Path) -> None:
         if not frame_count(ds):  # SR: no frames, no files
             assert (row.number_of_frames, row.files_path, row.thumbnail_path) == (None,) * 3
             continue
-        folder = home / row.files_path
+        folder = files.absolute(row.files_path)
         expected = [factory.expected_frame_bytes(ds, n) for n in range(1, frame_count(ds) + 1)]
         assert row.number_of_frames == len(expected)
         # One file per instance, whatever its number of frames; thumbnails wait for a view.
@@ -359,7 +359,7 @@ def test_sigkilled_sync_is_completed_exactly_by_the_next_run(
     assert count(Instance) == big_pacs.statistics()["instances"]
     assert_complete_copy(big_pacs.datasets, pacsbridge_home)
     instance_dirs = {p.parent for p in pacsbridge_home.glob(f"files/**/{files.FRAMES_NAME}")}
-    assert instance_dirs == {pacsbridge_home / r.files_path for r in rows(Instance) if r.files_path}
+    assert instance_dirs == {files.absolute(r.files_path) for r in rows(Instance) if r.files_path}
     killed, rerun = sorted(rows(SyncRun), key=lambda run: run.id)
     assert killed.status is RunStatus.INTERRUPTED
     assert killed.finished_at is not None

@@ -4,7 +4,7 @@ and carries them out, as many at once as it has slots.
 Nothing is planned per host: the timetable, the request queue and the integration locks live in
 the store (core.sync), so any number of workers on any hosts share one fleet, each due item is
 done by exactly one of them, and a worker that dies has its work taken over by another once its
-leases run out. A `BackgroundScheduler` only paces this worker's own loop (claim, heartbeat),
+leases run out. The claim loop runs in a thread of its own and a `BackgroundScheduler` paces the heartbeat,
 leaving the main thread to `main` for signal handlers; tests drive `claim_work` and
 `process_one_request` directly.
 
@@ -20,10 +20,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from contextlib import contextmanager
+from datetime import UTC, timedelta
 
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import OperationalError
@@ -55,7 +54,6 @@ from worker import defaults
 
 log = logging.getLogger("pacsbridge.worker")
 
-CLAIM_JOB_ID = "claim"
 HEARTBEAT_JOB_ID = "heartbeat"
 # Well inside the queue's two-minute lease, so a slow database write does not lose the request.
 LEASE_RENEW_S = 20.0
@@ -96,6 +94,10 @@ class Worker:
         self._in_flight_lock = threading.Lock()
         self._healthy: dict[int, bool] = {}
         self._store_down: _Outage | None = None
+        # The claim loop has a thread of its own, woken early by a finished run; the scheduler
+        # paces the heartbeat.
+        self._wake = threading.Event()
+        self._claimer = threading.Thread(target=self._claim_loop, name="claim", daemon=True)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -110,17 +112,11 @@ class Worker:
                 "$PACSBRIDGE_KEY_FILE at the fleet's key file (or its secret mount).",
             )
         self._guarded(self._announce)
-        now = datetime.now(UTC)
-        self.scheduler.add_job(
-            self.claim_work,
-            IntervalTrigger(seconds=self.claim_interval_s),
-            id=CLAIM_JOB_ID,
-            next_run_time=now,
-        )
         self.scheduler.add_job(
             self._beat, IntervalTrigger(seconds=self.heartbeat_s), id=HEARTBEAT_JOB_ID
         )
         self.scheduler.start()
+        self._claimer.start()
         log.info(
             "worker %s started: %d slots; looks for work every %g s, health every %g min",
             self.owner,
@@ -132,6 +128,9 @@ class Worker:
     def stop(self) -> None:
         """Ask running syncs to end after their in-flight items, wait for them, shut down."""
         self.stop_event.set()
+        self._wake.set()
+        if self._claimer.is_alive():
+            self._claimer.join()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self._syncs.shutdown(wait=True)
@@ -186,9 +185,14 @@ class Worker:
             self._in_flight.discard(future)
         # A freed slot is filled at once, not at the next tick: with a fleet of idle clinics the
         # runs are short, and waiting for the tick would cap a worker at `slots` runs a tick.
-        if not self.stop_event.is_set() and self.scheduler.running:
-            with suppress(JobLookupError):
-                self.scheduler.modify_job(CLAIM_JOB_ID, next_run_time=datetime.now(UTC))
+        self._wake.set()
+
+    def _claim_loop(self) -> None:
+        """Look for work every claim interval, or at once when a slot frees up."""
+        while not self.stop_event.is_set():
+            self.claim_work()
+            self._wake.wait(self.claim_interval_s)
+            self._wake.clear()
 
     def _announce(self) -> None:
         announce_worker(self.owner, self.slots)
