@@ -112,6 +112,8 @@ def idle(args: argparse.Namespace) -> None:
         orthanc = OrthancServer.start(folder / "orthanc")
         try:
             env = environment(folder / "home", args.database)
+            if args.database:
+                fresh_database(args.database)
             use(env)
             import_clinics(
                 env, orthanc.dicomweb_url, args.clinics, schedule_minutes=1,
