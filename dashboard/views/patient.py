@@ -99,6 +99,15 @@ def biometry_value(kind: str, value: float | None) -> float | str | None:
     return value
 
 
+def study_table(rows: list[dict[str, object]], study_uids: list[str], key: str) -> None:
+    """A table with a row per study; selecting a row opens that study in this session."""
+    table = st.dataframe(
+        rows, hide_index=True, on_select="rerun", selection_mode="single-row", key=key
+    )
+    if table.selection.rows:
+        open_study(name, study_uids[table.selection.rows[0]])
+
+
 def pick_cycle(cycles: list[Cycle]) -> Cycle:
     """The newest cycle unless another one is chosen."""
     if len(cycles) == 1:
@@ -132,15 +141,9 @@ def cycle_table(cycle: Cycle, settings: MonitoringSettings) -> None:
         shown["Trigger criterion"] = "met" if scan.trigger_criterion_met else ""
         return shown
 
-    table = st.dataframe(
-        [row(scan) for scan in cycle.scans],
-        hide_index=True,
-        on_select="rerun",
-        selection_mode="single-row",
-        key="cycle-scans",
+    study_table(
+        [row(scan) for scan in cycle.scans], [s.study_uid for s in cycle.scans], "cycle-scans"
     )
-    if table.selection.rows:
-        open_study(name, cycle.scans[table.selection.rows[0]].study_uid)
     st.caption(
         f"Counts per ovary of follicles at least each size (mm); leading: the three largest; "
         f"count: as the report states it. Trigger criterion (this clinic's setting: "
@@ -268,8 +271,8 @@ def counts_chart() -> None:
 
 
 def biometry_table() -> None:
-    """One row per scan (and fetus); selecting a row opens its study in this session."""
-    table = st.dataframe(
+    """One row per scan (and fetus)."""
+    study_table(
         [
             {
                 "Date": row.day,
@@ -281,13 +284,9 @@ def biometry_table() -> None:
             }
             for row in found.biometry
         ],
-        hide_index=True,
-        on_select="rerun",
-        selection_mode="single-row",
-        key="biometry",
+        [row.study_uid for row in found.biometry],
+        "biometry",
     )
-    if table.selection.rows:
-        open_study(name, found.biometry[table.selection.rows[0]].study_uid)
     st.caption("Select a row, or click a point in a chart, to open its study.")
 
 
