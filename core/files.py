@@ -20,11 +20,18 @@ that name is always complete.
 
 Stores written before this layout hold one file per frame (`frame-00001`, …); they are
 still read (`StoredFrames`).
+
+This module is the one interface to pulled files: the sync writes through `FramesWriter` and
+asks `complete_frames`, the viewer reads through `StoredFrames` (and keeps thumbnails beside
+them), removal goes through `remove_integration_files`. Object storage would be another
+implementation of these few names, with no change to the sync.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import struct
 from pathlib import Path
 from typing import Protocol
@@ -66,6 +73,19 @@ def instance_dir(
         check_uid(series_uid),
         check_uid(sop_instance_uid),
     )
+
+
+def complete_frames(directory: Path) -> StoredFrames | None:
+    """The instance's frames when its `frames` file is complete (a run was killed after the
+    file was finished but before its row was stored); None otherwise."""
+    return StoredFrames(directory) if (directory / FRAMES_NAME).is_file() else None
+
+
+def remove_integration_files(integration_id: int) -> None:
+    """Delete everything pulled for an integration; OSError when it cannot be deleted (nothing
+    pulled is not an error)."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(absolute(integration_dir(integration_id)))
 
 
 def absolute(relative: str | Path) -> Path:

@@ -7,7 +7,6 @@ reaches the session.
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -145,12 +144,10 @@ def remove_integration(name: str) -> None:
         record = _get(db, name)
         integration_id = record.id
         db.delete(record)
-    folder = files.absolute(files.integration_dir(integration_id))
     try:
-        shutil.rmtree(folder)
-    except FileNotFoundError:
-        pass  # nothing was pulled
+        files.remove_integration_files(integration_id)
     except OSError as exc:
+        folder = files.absolute(files.integration_dir(integration_id))
         raise PacsbridgeError(
             f"{name} was removed, but its pulled files could not be deleted ({exc.strerror})",
             hint=f"Delete {folder} by hand; nothing refers to it any more.",

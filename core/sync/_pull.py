@@ -195,9 +195,9 @@ class InstancePuller:
         directory = files.absolute(relative)
         pulled.number_of_frames = count
         pulled.files_path = str(relative)
-        if (directory / files.FRAMES_NAME).is_file():
+        stored = files.complete_frames(directory)
+        if stored is not None:
             # Complete from a run killed before it stored the row: nothing to fetch.
-            stored = files.StoredFrames(directory)
             pulled.transfer_syntax = stored.transfer_syntax
             pulled.frames_bytes = stored.frames_bytes
             return
