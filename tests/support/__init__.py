@@ -1,1 +1,1 @@
-"""Test helpers: a real TLS server on loopback for certificate and network failures."""
+"""Test helpers on loopback: a real TLS server, a holding proxy in front of Orthanc, and the PostgreSQL server."""
