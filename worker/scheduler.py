@@ -30,7 +30,7 @@ from sqlalchemy.exc import OperationalError
 from core.checks.health import check_health
 from core.errors import PacsbridgeError, SecretStoreError, UnknownIntegration
 from core.integrations import find_integration, key_problem
-from core.store import Integration, RunStatus, SyncRequest
+from core.store import RunStatus, SyncRequest
 from core.sync import (
     ScheduledRun,
     SyncBusy,
@@ -230,7 +230,7 @@ class Worker:
 
     def run_scheduled_sync(self, claim: ScheduledRun) -> SyncOutcome | None:
         """One scheduled, incremental sync whose lock the claim holds; None when skipped."""
-        integration = _current_integration(claim.integration_id)
+        integration = find_integration(claim.integration_id)
         try:
             if self.stop_event.is_set() or integration is None or not integration.enabled:
                 return None
@@ -256,7 +256,7 @@ class Worker:
 
     def run_health_check(self, integration_id: int) -> None:
         """Probe one integration and store the result, for the dashboard's green/red history."""
-        integration = _current_integration(integration_id)
+        integration = find_integration(integration_id)
         if self.stop_event.is_set() or integration is None or not integration.enabled:
             return
         check = check_health(integration)
@@ -327,7 +327,7 @@ class Worker:
         )
         while True:
             # Looked up on every try: the integration may be renamed while the request waits.
-            integration = _current_integration(request.integration_id)
+            integration = find_integration(request.integration_id)
             if integration is None:
                 raise UnknownIntegration(f"integration {request.integration_id} was removed")
             try:
@@ -371,11 +371,6 @@ def _lease_kept(request_id: int, owner: str, every_s: float) -> Iterator[None]:
     finally:
         done.set()
         keeper.join()
-
-
-def _current_integration(integration_id: int) -> Integration | None:
-    """The integration as configured now (it may have been renamed or removed meanwhile)."""
-    return find_integration(integration_id)
 
 
 def _log_outcome(what: str, outcome: SyncOutcome) -> None:
