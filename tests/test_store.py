@@ -20,7 +20,7 @@ from core.settings.auth import AuthKind
 from core.settings.model import IntegrationSettings
 from core.store import Instance, StoreConfigError, database_url
 from core.store._schema import MIGRATIONS, current_revision
-from core.store.migrations import HEAD
+from core.store_constants import HEAD
 from pacsbridge.cli import main
 
 SECRET = "s3cret-for-the-pacs"

@@ -12,13 +12,18 @@ import ipaddress
 import re
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from core.errors import ConfigProblem, InvalidIntegration
 from core.settings.auth import AuthKind
-from core.settings.model import IntegrationSettings
 from core.settings.presets import PRESETS
 from core.settings.templates import TemplateKind, template_problems
+
+if TYPE_CHECKING:
+    # Only named in annotations: `integrations list` warns without importing the model's
+    # libraries (see core.listing).
+    from core.settings.model import IntegrationSettings
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
@@ -231,7 +236,14 @@ def validate_settings(settings: IntegrationSettings) -> IntegrationSettings:
     return settings
 
 
-def settings_warnings(settings: IntegrationSettings) -> list[str]:
+class Addressed(Protocol):
+    """What the warnings look at: a settings object, or a row read without the model."""
+
+    base_uri: str
+    preset: str
+
+
+def settings_warnings(settings: Addressed) -> list[str]:
     """Things that work but a support person should see every time the integration is shown."""
     warnings = []
     parts = urlsplit(settings.base_uri)

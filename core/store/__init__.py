@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import URL, Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from core.errors import PacsbridgeError
 from core.store._audit import AuditAction, AuditEvent
 from core.store._database import StoreConfigError, create_store_engine, database_url
 from core.store._measurements import CodeMapping, Measurement
@@ -48,6 +50,7 @@ __all__ = [
     "RunStatus",
     "Series",
     "StoreConfigError",
+    "StoreUnavailable",
     "Study",
     "SyncError",
     "SyncLock",
@@ -62,6 +65,7 @@ __all__ = [
     "dispose",
     "engine",
     "session",
+    "store_outage",
     "utcnow",
 ]
 
@@ -101,3 +105,27 @@ def session() -> Iterator[Session]:
         except BaseException:
             db.rollback()
             raise
+
+
+class StoreUnavailable(PacsbridgeError):
+    """The database did not answer: PostgreSQL down or unreachable, or SQLite locked too long."""
+
+    default_hint = (
+        "Check that the database server named by $DATABASE_URL is running and reachable from "
+        "this host (for SQLite: that no other process keeps the file locked), then run the "
+        "command again."
+    )
+
+
+def store_outage(exc: BaseException) -> StoreUnavailable | None:
+    """The person-readable form of a failure to reach the store, or None for anything else.
+
+    The driver's own words are kept (they name the host and port, never the password); the URL
+    is shown with its password hidden.
+    """
+    if not isinstance(exc, OperationalError):
+        return None
+    cause = str(exc.orig or exc).strip().splitlines()[0]
+    url = database_url()
+    shown = url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+    return StoreUnavailable(f"the store ({shown}) did not answer: {cause}")

@@ -15,8 +15,8 @@ from sqlalchemy.exc import ArgumentError
 
 from core.errors import PacsbridgeError
 from core.home import pacsbridge_home
+from core.store_constants import DATABASE_URL_ENV, SQLITE_FILE
 
-ENV = "DATABASE_URL"
 EXAMPLE = "postgresql://pacsbridge:PASSWORD@db.example:5432/pacsbridge"
 # The backend named in the URL → the driver pacsbridge uses for it, and its pip package.
 DRIVERS = {
@@ -32,36 +32,36 @@ class StoreConfigError(PacsbridgeError):
 
 def database_url() -> URL:
     """The store's URL with pacsbridge's driver: `$DATABASE_URL`, else the SQLite file."""
-    raw = os.environ.get(ENV, "").strip()
+    raw = os.environ.get(DATABASE_URL_ENV, "").strip()
     if not raw:
-        return make_url(f"sqlite:///{pacsbridge_home() / 'pacsbridge.db'}")
+        return make_url(f"sqlite:///{pacsbridge_home() / SQLITE_FILE}")
     try:
         url = make_url(raw)
     except ArgumentError:
         raise StoreConfigError(
-            f"${ENV} is not a database URL",
+            f"${DATABASE_URL_ENV} is not a database URL",
             hint=f"Give one like {EXAMPLE}, or unset it to use SQLite in $PACSBRIDGE_HOME.",
         ) from None
     backend, _, driver = url.drivername.partition("+")
     if backend not in DRIVERS:
         raise StoreConfigError(
-            f"${ENV} names the database {backend!r}, which pacsbridge does not support",
+            f"${DATABASE_URL_ENV} names the database {backend!r}, which pacsbridge does not support",
             hint=f"Use PostgreSQL ({EXAMPLE}) or SQLite (sqlite:////path/to/pacsbridge.db).",
         )
     wanted, package = DRIVERS[backend]
     if driver and driver != wanted:
         raise StoreConfigError(
-            f"${ENV} asks for the driver {driver!r}; pacsbridge uses {wanted} for {backend}",
+            f"${DATABASE_URL_ENV} asks for the driver {driver!r}; pacsbridge uses {wanted} for {backend}",
             hint=f"Drop '+{driver}' from the URL: {backend}://…",
         )
     if package and importlib.util.find_spec(package) is None:
         raise StoreConfigError(
-            f"${ENV} names {backend}, but its driver {package!r} is not installed",
+            f"${DATABASE_URL_ENV} names {backend}, but its driver {package!r} is not installed",
             hint=f"Install it into pacsbridge's environment: pip install '{package}[binary]'.",
         )
     if backend != "sqlite" and not url.database:
         raise StoreConfigError(
-            f"${ENV} names no database ({url.render_as_string(hide_password=True)})",
+            f"${DATABASE_URL_ENV} names no database ({url.render_as_string(hide_password=True)})",
             hint=f"End the URL with the database's name, e.g. {EXAMPLE}.",
         )
     return url.set(drivername="postgresql+psycopg" if backend != "sqlite" else "sqlite")

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
-from core.store.migrations import HEAD
+from core.store_constants import HEAD
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any fixed number: the advisory lock's key, the same in every pacsbridge process.

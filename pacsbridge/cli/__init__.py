@@ -121,14 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except PacsbridgeError as exc:
-        if args.json:
-            json.dump({"ok": False, "error": exc.describe()}, sys.stdout)
-            sys.stdout.write("\n")
-        else:
-            print(f"error: {exc}", file=sys.stderr)
-            if exc.hint:
-                print(f"hint: {exc.hint}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, USAGE_ERRORS) else EXIT_FAILURE
+        return _failed(exc, args)
     except BrokenPipeError:
         # The reader went away (`pacsbridge … | head`): not an error worth a traceback.
         sys.stderr.close()
@@ -136,6 +129,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # Imported only on the way out: commands that never open the store do not pay for it.
+        from core.store import store_outage
+
+        outage = store_outage(exc)
+        if outage is None:
+            raise
+        return _failed(outage, args)
+
+
+def _failed(exc: PacsbridgeError, args: argparse.Namespace) -> int:
+    if args.json:
+        json.dump({"ok": False, "error": exc.describe()}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+    return EXIT_USAGE if isinstance(exc, USAGE_ERRORS) else EXIT_FAILURE
 
 
 if __name__ == "__main__":

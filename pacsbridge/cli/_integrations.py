@@ -1,4 +1,8 @@
-"""`pacsbridge integrations add|edit|remove|list|show`."""
+"""`pacsbridge integrations add|edit|remove|list|show|import|export`.
+
+`list` is the command scripts call in loops, so this module imports nothing that needs the
+store's libraries; each other action imports what it uses when it runs.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,11 @@ import os
 import sys
 from typing import Any
 
-from core.audit import AuditAction
 from core.errors import InvalidInput, SecretNeedsReentry
-from core.integrations import (
-    add_integration,
-    describe_integration,
-    edit_integration,
-    get_integration,
-    list_integrations,
-    remove_integration,
-)
+from core.listing import integration_list
 from core.settings.auth import SECRET_LABELS, AuthKind
-from core.settings.model import IntegrationSettings
 from core.settings.presets import PRESETS, get_preset
 from core.settings.templates import TemplateKind
-from pacsbridge.cli._audit import record_by_operator
 from pacsbridge.cli._output import print_json, print_table, print_warnings
 
 SECRET_ENV = "PACSBRIDGE_SECRET"  # noqa: S105 - the name of the variable, not a secret
@@ -178,6 +172,11 @@ def read_secret(what: str) -> str:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from core.audit import AuditAction
+    from core.integrations import add_integration, describe_integration
+    from core.settings.model import IntegrationSettings
+    from pacsbridge.cli._audit import record_by_operator
+
     given = _given(args)
     preset = get_preset(args.preset)
     given.setdefault(
@@ -193,6 +192,10 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _edit(args: argparse.Namespace) -> int:
+    from core.audit import AuditAction
+    from core.integrations import describe_integration, edit_integration, get_integration
+    from pacsbridge.cli._audit import record_by_operator
+
     changes = _given(args)
     if args.rename:
         changes["name"] = args.rename
@@ -222,6 +225,10 @@ def _edit(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
+    from core.audit import AuditAction
+    from core.integrations import get_integration, remove_integration
+    from pacsbridge.cli._audit import record_by_operator
+
     get_integration(args.name)  # fail early with the usual hint when the name is unknown
     if not args.yes:
         if not sys.stdin.isatty():
@@ -242,7 +249,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    shown = [describe_integration(r) for r in list_integrations()]
+    shown = integration_list()
     if args.json:
         print_json(shown)
         return 0
@@ -267,6 +274,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from core.integrations import describe_integration, get_integration
+
     return _report(describe_integration(get_integration(args.name)), args, None)
 
 
@@ -285,7 +294,6 @@ def _report(shown: dict[str, Any], args: argparse.Namespace, headline: str | Non
 
 
 def _import(args: argparse.Namespace) -> int:
-    # Imported here: only these two commands need the bulk code.
     from core.import_export import import_integrations
 
     if args.file == "-":
