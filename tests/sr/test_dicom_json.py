@@ -22,6 +22,7 @@ from core.sr import (
     dump_tree,
     extract_measurements,
     extract_study_measurements,
+    parse_dicom_json,
     walk,
 )
 
@@ -113,6 +114,26 @@ def test_round_trip_through_dicom_json() -> None:
     for document in (fertility_sr(EVERYTHING), early_pregnancy_sr()):
         metadata = document.to_json_dict()
         assert extract_measurements(Dataset.from_json(metadata)) == extract_measurements(document)
+
+
+def test_stored_text_gives_the_rows_of_the_parsed_json() -> None:
+    metadata = fertility_sr(EVERYTHING).to_json_dict()
+    text = json.dumps(metadata)
+    assert parse_dicom_json(text) == metadata
+    assert parse_dicom_json(text.encode()) == metadata
+    assert extract_measurements(parse_dicom_json(text)) == extract_measurements(metadata)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), "\ud800"],
+    ids=["NaN", "Infinity", "lone surrogate"],
+)
+def test_stored_text_that_only_json_accepts_is_read_as_json_reads_it(value: object) -> None:
+    # json.dumps writes all of these, and stored metadata was written by it.
+    text = json.dumps({"00189999": {"vr": "UN", "Value": [value]}})
+    parsed = parse_dicom_json(text)
+    assert json.dumps(parsed) == text
 
 
 def test_numbers_given_as_strings_in_json() -> None:
