@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import io
 import json
 from collections.abc import Callable
@@ -122,6 +123,29 @@ def test_stored_text_gives_the_rows_of_the_parsed_json() -> None:
     assert parse_dicom_json(text) == metadata
     assert parse_dicom_json(text.encode()) == metadata
     assert extract_measurements(parse_dicom_json(text)) == extract_measurements(metadata)
+
+
+def test_parsing_stored_text_leaves_the_garbage_collector_as_it_was() -> None:
+    text = json.dumps(fertility_sr(EVERYTHING).to_json_dict())
+    collections: list[str] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        collections.append(phase)
+
+    gc.callbacks.append(count)
+    try:
+        json.loads(text)  # thousands of new containers: the collector runs while json parses
+        assert collections
+        collections.clear()
+        parse_dicom_json(text)
+        assert collections == []
+        assert gc.isenabled()
+        gc.disable()
+        parse_dicom_json(text)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.callbacks.remove(count)
 
 
 @pytest.mark.parametrize(
