@@ -236,6 +236,8 @@ def _one_text(value: Any) -> str:
 
 def number(value: Any) -> float | None:
     """A finite float from DS (number or string), FD, or a one-element list of either."""
+    if type(value) is float:  # as JSON and pydicom give most of them
+        return value if math.isfinite(value) else None
     if is_list(value):
         value = value[0] if value else None
     if value is None or isinstance(value, bool):
