@@ -25,6 +25,7 @@ from ._elements import (
     ElementAccess,
     access_for,
     as_list,
+    code_string,
     integer,
     is_list,
     number,
@@ -156,8 +157,8 @@ class _Reader:
         values = self.access.read(node, _ITEM, self.problems)
         if self.problems:
             self.report_problems(position)
-        relationship = text(values.get(_RELATIONSHIP_TYPE)).upper()
-        value_type = text(values.get(_VALUE_TYPE)).upper()
+        relationship = code_string(values.get(_RELATIONSHIP_TYPE))
+        value_type = code_string(values.get(_VALUE_TYPE))
         reference = values.get(_REFERENCED_CONTENT_ITEM_IDENTIFIER)
         if reference is not None and not value_type:
             return ContentItem(

@@ -112,19 +112,22 @@ class JsonAccess:
         keys = wanted.keys
         values: dict[int, Any] = {}
         for key, element in item.items():
-            if key not in keys:
+            tag = keys.get(key)
+            if tag is None:
                 continue
             # The two usual shapes are read here, anything else by _json_value.
             try:
                 value = element["Value"]
             except (KeyError, TypeError):
                 value = None
-            if type(value) is list and len(value) == 1 and type(value[0]) is not dict:
-                values[keys[key]] = value[0]  # one string or number
-            elif type(value) is list and element.get("vr") == "SQ":
-                values[keys[key]] = value  # a sequence of items
-            else:
-                values[keys[key]] = _json_value(key, element, problems)
+            if type(value) is list:
+                if len(value) == 1 and type(value[0]) is not dict:
+                    values[tag] = value[0]  # one string or number
+                    continue
+                if element.get("vr") == "SQ":
+                    values[tag] = value  # a sequence of items
+                    continue
+            values[tag] = _json_value(key, element, problems)
         return values
 
     def code(self, item: Mapping[Any, Any], problems: list[str]) -> tuple[str, str, str]:
@@ -219,6 +222,13 @@ def text(value: Any) -> str:
         # One level only: in-memory values may nest lists in themselves, files and JSON cannot.
         return "\\".join(_one_text(part) for part in value)
     return _one_text(value)
+
+
+def code_string(value: Any) -> str:
+    """A code string (CS) such as a value type, in upper case as the standard writes them."""
+    if type(value) is str:
+        return value.strip().upper()
+    return text(value).upper()
 
 
 def _one_text(value: Any) -> str:
