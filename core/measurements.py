@@ -17,7 +17,13 @@ from sqlmodel import Session, col, func, select
 from core import store
 from core.errors import InvalidInput, UnknownPatient
 from core.integrations import get_integration
-from core.sr import KIND_TABLE, OTHER, extract_measurements, parse_dicom_json
+from core.sr import (
+    KIND_TABLE,
+    OTHER,
+    collector_paused,
+    extract_measurements,
+    parse_dicom_json,
+)
 from core.sr import CodeMapping as CodeMap
 from core.store import CodeMapping, Instance, InstanceMetadata, Integration, Measurement, Study
 from core.uids import check_uid
@@ -197,9 +203,10 @@ def reextract(name: str, progress: Callable[[int, int], None] | None = None) -> 
                 .where(col(Instance.id).in_(chunk))
             ).all()
             for sop_uid, text, study_date in rows:
-                derived = measurement_rows(
-                    integration.id, parse_dicom_json(text), mapping, study_date
-                )
+                with collector_paused():  # one report's JSON tree, parsed and read
+                    derived = measurement_rows(
+                        integration.id, parse_dicom_json(text), mapping, study_date
+                    )
                 outcome.rows += replace_rows(db, integration.id, sop_uid, derived)
                 outcome.instances += 1
         if progress:
