@@ -35,8 +35,8 @@ from collections.abc import Callable
 from pydicom import dcmread
 
 from core.sr import (
+    CollectorPause,
     ExtractionResult,
-    collector_paused,
     extract_measurements,
     parse_dicom_json,
     walk,
@@ -49,7 +49,7 @@ TARGETS = {"(a) DICOM JSON, parsed": 4000, "(b) DICOM JSON text": 2000}
 
 def extract_from_text(text: str) -> ExtractionResult:
     """As re-extraction reads a stored report (`core.measurements.reextract`)."""
-    with collector_paused():
+    with CollectorPause():
         return extract_measurements(parse_dicom_json(text))
 
 

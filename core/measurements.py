@@ -20,7 +20,7 @@ from core.integrations import get_integration
 from core.sr import (
     KIND_TABLE,
     OTHER,
-    collector_paused,
+    CollectorPause,
     extract_measurements,
     parse_dicom_json,
 )
@@ -203,7 +203,7 @@ def reextract(name: str, progress: Callable[[int, int], None] | None = None) -> 
                 .where(col(Instance.id).in_(chunk))
             ).all()
             for sop_uid, text, study_date in rows:
-                with collector_paused():  # one report's JSON tree, parsed and read
+                with CollectorPause():  # one report's JSON tree, parsed and read
                     derived = measurement_rows(
                         integration.id, parse_dicom_json(text), mapping, study_date
                     )

@@ -6,7 +6,7 @@
 An SR is given either as WADO-RS instance metadata, a DICOM JSON object (PS3.18 F.2) as
 `json.loads` returns it, which is read as it is, or as a pydicom Dataset from a Part-10 file;
 both give the same rows. `parse_dicom_json` reads stored metadata text (re-extraction, inside
-`collector_paused` with the extraction);
+`CollectorPause` with the extraction);
 `dataset_from_json` is for callers who need a Dataset of the metadata.
 Reading never raises on damaged content: it yields what can be read and records warnings.
 """
@@ -25,7 +25,7 @@ from ._items import (
     NumericValue,
     ParseWarning,
 )
-from ._json import collector_paused, dataset_from_json, parse_dicom_json
+from ._json import CollectorPause, dataset_from_json, parse_dicom_json
 from ._kinds import KIND_TABLE, OTHER, KindRule
 from ._model import ExtractionResult, MeasurementRow
 from ._tid5000 import Section
@@ -37,6 +37,7 @@ __all__ = [
     "OTHER",
     "Code",
     "CodeMapping",
+    "CollectorPause",
     "CompositeReference",
     "ContentItem",
     "ContentTree",
@@ -49,7 +50,6 @@ __all__ = [
     "ParseWarning",
     "Section",
     "SrDocument",
-    "collector_paused",
     "dataset_from_json",
     "dump_tree",
     "extract_measurements",

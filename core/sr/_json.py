@@ -1,6 +1,6 @@
 """DICOM JSON (PS3.18 F.2) instance metadata: its text parsed, and a pydicom Dataset made of it.
 
-`parse_dicom_json` reads stored metadata text for re-extraction, best inside `collector_paused`
+`parse_dicom_json` reads stored metadata text for re-extraction, best inside `CollectorPause`
 together with the extraction of its rows. The extractor reads the parsed
 DICOM JSON as it is; `dataset_from_json` is for callers who want a Dataset of the metadata (to
 write a Part-10 file, say). pydicom's `Dataset.from_json` is strict
@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -36,16 +35,15 @@ def parse_dicom_json(text: str | bytes) -> Any:
     read by `json`, so every stored document reads as before. One difference is left: orjson
     reads an integer beyond 64 bits, which no DICOM value representation holds, as a float.
     """
-    with collector_paused():
+    with CollectorPause():
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             return json.loads(text)
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while a DICOM JSON tree is built or read.
+class CollectorPause:
+    """The cyclic garbage collector paused while a DICOM JSON tree is built or read (`with`).
 
     The collector runs every 700 new containers and walks every young one. A report parsed from
     text is thousands of young containers: it went over the half-built tree again and again (half
@@ -53,13 +51,17 @@ def collector_paused() -> Iterator[None]:
     extracted (a fifth of parsing and extracting one report). Neither a parsed JSON tree nor what
     the extractor makes of it holds a cycle, so reference counting frees all of it and nothing is
     lost by the pause. The pause is process-wide: keep it to one document at a time.
+
+    A class rather than a generator-based context manager: leaving a generator allocates, which
+    would start a collection over the tree the moment the collector is back.
     """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:  # a caller who had paused it keeps it paused
+
+    def __enter__(self) -> None:
+        self.collecting = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.collecting:  # a caller who had paused it keeps it paused
             gc.enable()
 
 

@@ -18,8 +18,8 @@ from pydicom.dataset import Dataset
 
 from core.sr import (
     Code,
+    CollectorPause,
     CompositeReference,
-    collector_paused,
     dataset_from_json,
     dump_tree,
     extract_measurements,
@@ -138,7 +138,7 @@ def test_a_stored_report_is_parsed_and_read_without_the_garbage_collector() -> N
         extract_measurements(json.loads(text))  # thousands of new containers: it runs
         assert collections
         collections.clear()
-        with collector_paused():
+        with CollectorPause():
             extract_measurements(parse_dicom_json(text))
             assert not collections
         assert gc.isenabled()
