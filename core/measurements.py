@@ -7,7 +7,6 @@ replaced as a whole in one transaction: never duplicated, never half-written.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,13 @@ from sqlmodel import Session, col, func, select
 from core import store
 from core.errors import InvalidInput, UnknownPatient
 from core.integrations import get_integration
-from core.sr import KIND_TABLE, OTHER, extract_measurements
+from core.sr import (
+    KIND_TABLE,
+    OTHER,
+    CollectorPause,
+    extract_measurements,
+    parse_dicom_json,
+)
 from core.sr import CodeMapping as CodeMap
 from core.store import CodeMapping, Instance, InstanceMetadata, Integration, Measurement, Study
 from core.uids import check_uid
@@ -198,7 +203,10 @@ def reextract(name: str, progress: Callable[[int, int], None] | None = None) -> 
                 .where(col(Instance.id).in_(chunk))
             ).all()
             for sop_uid, text, study_date in rows:
-                derived = measurement_rows(integration.id, json.loads(text), mapping, study_date)
+                with CollectorPause():  # one report's JSON tree, parsed and read
+                    derived = measurement_rows(
+                        integration.id, parse_dicom_json(text), mapping, study_date
+                    )
                 outcome.rows += replace_rows(db, integration.id, sop_uid, derived)
                 outcome.instances += 1
         if progress:
@@ -220,7 +228,7 @@ def stored_sr_metadata(name: str, study_uid: str) -> list[dict[str, Any]]:
             )
             .order_by(Instance.id)
         ).all()
-    return [json.loads(text) for text in texts]
+    return [parse_dicom_json(text) for text in texts]
 
 
 # --- queries --------------------------------------------------------------------------------

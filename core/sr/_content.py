@@ -25,6 +25,7 @@ from ._elements import (
     ElementAccess,
     access_for,
     as_list,
+    code_string,
     integer,
     is_list,
     number,
@@ -156,15 +157,18 @@ class _Reader:
         values = self.access.read(node, _ITEM, self.problems)
         if self.problems:
             self.report_problems(position)
-        relationship = text(values.get(_RELATIONSHIP_TYPE)).upper()
-        value_type = text(values.get(_VALUE_TYPE)).upper()
+        relationship = code_string(values.get(_RELATIONSHIP_TYPE))
+        value_type = code_string(values.get(_VALUE_TYPE))
         reference = values.get(_REFERENCED_CONTENT_ITEM_IDENTIFIER)
         if reference is not None and not value_type:
             return ContentItem(
                 position, relationship, "", None, reference=self.reference(reference, position)
             )
         concept = self.code(values.get(_CONCEPT_NAME_CODE_SEQUENCE), position, "concept name")
-        value = self.value(value_type, values, position)
+        if value_type == "NUM":  # about half of a report's items
+            value = self.numeric(values, position)
+        else:
+            value = self.value(value_type, values, position)
         sequence = values.get(_CONTENT_SEQUENCE)
         children = self.children(node, sequence, position) if sequence else []
         return ContentItem(position, relationship, value_type, concept, value, children)
@@ -210,7 +214,12 @@ class _Reader:
         return first
 
     def code(self, sequence: Any, position: tuple[int, ...], what: str) -> Code | None:
-        node = self.first_item(sequence, position, what)
+        if type(sequence) in LIST_TYPES and len(sequence) == 1:
+            node = sequence[0]  # the usual shape, read without further checks
+            if not self.access.is_item(node):
+                node = self.first_item(sequence, position, what)  # which says why
+        else:
+            node = self.first_item(sequence, position, what)
         if node is None:
             return None
         value, scheme, meaning = self.access.code(node, self.problems)
@@ -221,8 +230,6 @@ class _Reader:
         return normalized_code(scheme, value, meaning)
 
     def value(self, value_type: str, values: dict[int, Any], position: tuple[int, ...]) -> Any:
-        if value_type == "NUM":
-            return self.numeric(values, position)
         if value_type == "CODE":
             return self.code(values.get(_CONCEPT_CODE_SEQUENCE), position, "concept code")
         if value_type in _TEXT_VALUE_TAGS:

@@ -112,19 +112,22 @@ class JsonAccess:
         keys = wanted.keys
         values: dict[int, Any] = {}
         for key, element in item.items():
-            if key not in keys:
+            tag = keys.get(key)
+            if tag is None:
                 continue
             # The two usual shapes are read here, anything else by _json_value.
             try:
                 value = element["Value"]
             except (KeyError, TypeError):
                 value = None
-            if type(value) is list and len(value) == 1 and type(value[0]) is not dict:
-                values[keys[key]] = value[0]  # one string or number
-            elif type(value) is list and element.get("vr") == "SQ":
-                values[keys[key]] = value  # a sequence of items
-            else:
-                values[keys[key]] = _json_value(key, element, problems)
+            if type(value) is list:
+                if len(value) == 1 and type(value[0]) is not dict:
+                    values[tag] = value[0]  # one string or number
+                    continue
+                if element.get("vr") == "SQ":
+                    values[tag] = value  # a sequence of items
+                    continue
+            values[tag] = _json_value(key, element, problems)
         return values
 
     def code(self, item: Mapping[Any, Any], problems: list[str]) -> tuple[str, str, str]:
@@ -221,6 +224,13 @@ def text(value: Any) -> str:
     return _one_text(value)
 
 
+def code_string(value: Any) -> str:
+    """A code string (CS) such as a value type, in upper case as the standard writes them."""
+    if type(value) is str:
+        return value.strip().upper()
+    return text(value).upper()
+
+
 def _one_text(value: Any) -> str:
     if type(value) is str:
         return value.strip()
@@ -236,6 +246,8 @@ def _one_text(value: Any) -> str:
 
 def number(value: Any) -> float | None:
     """A finite float from DS (number or string), FD, or a one-element list of either."""
+    if type(value) is float:  # as JSON and pydicom give most of them
+        return value if math.isfinite(value) else None
     if is_list(value):
         value = value[0] if value else None
     if value is None or isinstance(value, bool):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import io
 import json
 from collections.abc import Callable
@@ -17,11 +18,13 @@ from pydicom.dataset import Dataset
 
 from core.sr import (
     Code,
+    CollectorPause,
     CompositeReference,
     dataset_from_json,
     dump_tree,
     extract_measurements,
     extract_study_measurements,
+    parse_dicom_json,
     walk,
 )
 
@@ -113,6 +116,50 @@ def test_round_trip_through_dicom_json() -> None:
     for document in (fertility_sr(EVERYTHING), early_pregnancy_sr()):
         metadata = document.to_json_dict()
         assert extract_measurements(Dataset.from_json(metadata)) == extract_measurements(document)
+
+
+def test_stored_text_gives_the_rows_of_the_parsed_json() -> None:
+    metadata = fertility_sr(EVERYTHING).to_json_dict()
+    text = json.dumps(metadata)
+    assert parse_dicom_json(text) == metadata
+    assert parse_dicom_json(text.encode()) == metadata
+    assert extract_measurements(parse_dicom_json(text)) == extract_measurements(metadata)
+
+
+def test_a_stored_report_is_parsed_and_read_without_the_garbage_collector() -> None:
+    text = json.dumps(fertility_sr(EVERYTHING).to_json_dict())
+    collections: list[str] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        collections.append(phase)
+
+    gc.callbacks.append(count)
+    try:
+        extract_measurements(json.loads(text))  # thousands of new containers: it runs
+        assert collections
+        collections.clear()
+        with CollectorPause():
+            extract_measurements(parse_dicom_json(text))
+            assert not collections
+        assert gc.isenabled()
+        gc.disable()  # a caller who paused it keeps it paused
+        parse_dicom_json(text)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.callbacks.remove(count)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), "\ud800"],
+    ids=["NaN", "Infinity", "lone surrogate"],
+)
+def test_stored_text_that_only_json_accepts_is_read_as_json_reads_it(value: object) -> None:
+    # json.dumps writes all of these, and stored metadata was written by it.
+    text = json.dumps({"00189999": {"vr": "UN", "Value": [value]}})
+    parsed = parse_dicom_json(text)
+    assert json.dumps(parsed) == text
 
 
 def test_numbers_given_as_strings_in_json() -> None:
