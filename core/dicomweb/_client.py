@@ -299,6 +299,26 @@ class DicomwebClient:
             max_pages=max_pages,
         )
 
+    def search_study_instances(
+        self,
+        study_uid: str,
+        *,
+        includefields: Iterable[str] = (),
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> QidoResult | None:
+        """Every instance of a study in one search, each with its series' attributes
+        (PS3.18 §10.6.1 "Search for Instances of a Study", Table 10.6.3-5).
+
+        None when the integration's templates name no such path (see
+        `PathTemplates.study_instances`): walk the study series by series instead.
+        """
+        path = self.templates.study_instances_path(study_uid)
+        if path is None:
+            return None
+        return self._search(
+            path, [], includefields, uid_tag=dj.SOP_INSTANCE_UID, max_pages=max_pages
+        )
+
     def _search(
         self,
         path: str,

@@ -9,6 +9,7 @@ fetched again; a killed run leaves only complete files and rows behind.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,16 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from core.dicomweb import DateRange, DicomwebClient, PacsError, QidoResult, RetryPolicy
+from core.dicomweb import (
+    DateRange,
+    DicomwebClient,
+    HttpStatusError,
+    MalformedResponse,
+    NotDicomweb,
+    PacsError,
+    QidoResult,
+    RetryPolicy,
+)
 from core.dicomweb import dicom_json as dj
 from core.errors import PacsbridgeError
 from core.integrations import get_integration, integration_secret, settings_of
@@ -31,6 +41,9 @@ from core.sync import _upserts as upserts
 from core.sync._owners import new_owner
 from core.sync._pull import InstancePuller
 from core.sync._upserts import PulledInstance
+from core.uids import is_uid
+
+log = logging.getLogger("pacsbridge.sync")
 
 STUDY_FIELDS = (
     dj.STUDY_DESCRIPTION,
@@ -39,6 +52,11 @@ STUDY_FIELDS = (
 )
 SERIES_FIELDS = (dj.SERIES_DESCRIPTION, dj.NUMBER_OF_SERIES_RELATED_INSTANCES)
 INSTANCE_FIELDS = (dj.NUMBER_OF_FRAMES,)
+# What a study-level instance search returns of each instance's series, for its series row.
+# NumberOfSeriesRelatedInstances is not among them (Orthanc leaves it out at this level): the
+# instances of each series in the answer are counted instead.
+SERIES_OF_INSTANCE = (dj.SERIES_INSTANCE_UID, dj.MODALITY, dj.SERIES_NUMBER, dj.SERIES_DESCRIPTION)
+STUDY_INSTANCE_FIELDS = (*INSTANCE_FIELDS, *SERIES_OF_INSTANCE[1:])
 # Known studies re-checked per scheduled run, by UID list, so a series added to an old study
 # is found; the least recently checked go first.
 RECONCILE_PER_RUN = 200
@@ -193,6 +211,9 @@ class _Run:
         self.errors: list[dict[str, Any]] = []
         self.failing: dict[str, DeadLetter] = {}
         self.study_dates: dict[str, str | None] = {}
+        # Whether studies are walked with one study-level instance search; cleared for the
+        # rest of the run by the first server that refuses it. Pool threads only clear it.
+        self.study_level_walk = True
         self._last_saved = 0.0
 
     # --- bookkeeping --------------------------------------------------------------------------
@@ -286,8 +307,48 @@ class _Run:
     def _walk(
         self, puller: InstancePuller, study: Study
     ) -> list[tuple[dict[str, Any], QidoResult]]:
-        """Pool task: a study's series and each series' instances (QIDO only, no store)."""
+        """Pool task: a study's series and each series' instances (QIDO only, no store).
+
+        One study-level instance search where the server has it; series by series (one search
+        for the series, one per series for its instances) where it has not.
+        """
         client = puller.client()
+        if self.study_level_walk:
+            walked = self._walk_study_level(client, study)
+            if walked is not None:
+                return walked
+        return self._walk_series_by_series(client, study)
+
+    def _walk_study_level(
+        self, client: DicomwebClient, study: Study
+    ) -> list[tuple[dict[str, Any], QidoResult]] | None:
+        """The study's instances grouped by series, or None to walk it series by series."""
+        try:
+            result = client.search_study_instances(
+                study.study_uid, includefields=STUDY_INSTANCE_FIELDS
+            )
+        except (HttpStatusError, NotDicomweb) as exc:
+            # The server has no such resource (dcm4chee-arc before ARCH-193 answered it 404;
+            # a proxy may pass only the five configured paths): ask no more in this run.
+            self.study_level_walk = False
+            log.info("study-level instance search refused (%s); walking series by series", exc)
+            return None
+        except MalformedResponse:
+            return None  # e.g. one answer over the size cap: the per-series answers are smaller
+        if result is None:
+            self.study_level_walk = False  # templates of another shape
+            return None
+        if result.truncated or not result.matches:
+            # A capped or mis-paged answer, or none where the study has instances: the series
+            # walk pages each series on its own and records what it cannot complete.
+            return None
+        if study.remote_instance_count and len(result.matches) < study.remote_instance_count:
+            return None  # fewer than the study counts: a partial implementation; ask per series
+        return _grouped_by_series(result)
+
+    def _walk_series_by_series(
+        self, client: DicomwebClient, study: Study
+    ) -> list[tuple[dict[str, Any], QidoResult]]:
         series_result = client.search_series(study.study_uid, includefields=SERIES_FIELDS)
         walked = []
         for series in series_result.matches:
@@ -464,6 +525,25 @@ class _Run:
         if self.progress:
             self.progress(self.run)
         return SyncOutcome(self.run, self.errors)
+
+
+def _grouped_by_series(
+    result: QidoResult,
+) -> list[tuple[dict[str, Any], QidoResult]] | None:
+    """A study-level instance answer as the series walk's (series, instances) pairs; None
+    when an instance lacks a valid series UID (it could not be placed)."""
+    by_series: dict[str, list[dict[str, Any]]] = {}
+    for instance in result.matches:
+        series_uid = dj.text(instance, dj.SERIES_INSTANCE_UID)
+        if series_uid is None or not is_uid(series_uid):
+            return None
+        by_series.setdefault(series_uid, []).append(instance)
+    walked = []
+    for instances in by_series.values():
+        series = {tag: instances[0][tag] for tag in SERIES_OF_INSTANCE if tag in instances[0]}
+        series[dj.NUMBER_OF_SERIES_RELATED_INSTANCES] = {"vr": "IS", "Value": [len(instances)]}
+        walked.append((series, QidoResult(matches=instances)))
+    return walked
 
 
 def run_sync(
