@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from datetime import date
@@ -426,6 +427,26 @@ def test_a_study_level_answer_short_of_the_study_count_falls_back_to_the_series_
 
     assert stored() == {ds.SOPInstanceUID for ds in datasets}
     assert [len(requests) for requests in walk_requests(pacs)] == [1, 3]
+
+
+def test_a_first_full_pull_searches_its_date_windows_side_by_side(mock):
+    class WindowsMeetingPacs(FakePacs):
+        """Holds the first two date-window searches until both have arrived."""
+
+        meeting = threading.Barrier(2, timeout=30)
+        to_hold = threading.Semaphore(2)
+
+        def answer(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], Any]:
+            if "StudyDate=" in (request.url or "") and self.to_hold.acquire(blocking=False):
+                self.meeting.wait()  # broken after the timeout when searched one by one
+            return super().answer(request)
+
+    datasets = exam()
+    WindowsMeetingPacs(mock, datasets)
+    register()
+
+    assert sync().ok
+    assert stored() == {ds.SOPInstanceUID for ds in datasets}
 
 
 # --- the re-check of known studies ----------------------------------------------------------

@@ -6,9 +6,11 @@ tested is what requests, urllib3 and OpenSSL actually raise, mapped by the trans
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,6 +176,28 @@ def test_private_ca_with_ca_bundle_is_green(trusted: DicomwebServer, pki: Pki, h
     assert result.studies == 1
     assert [s.study_uid for s in result.found] == [STUDY_UID]
     assert result.headline() == f"1 study found for patient {PATIENT_ID}"
+
+
+def test_the_ca_bundle_is_looked_at_once_per_client_not_once_per_request(
+    trusted: DicomwebServer, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_at: list[str] = []
+    isdir = os.path.isdir
+
+    def counting_isdir(path: Any) -> bool:
+        if str(path) == str(pki.ca_cert):
+            looked_at.append(str(path))
+        return isdir(path)
+
+    monkeypatch.setattr(os.path, "isdir", counting_isdir)
+    with DicomwebClient(settings(trusted.base_uri, pki.ca_cert), None) as client:
+        client.search_studies(patient_id=PATIENT_ID)
+        after_first = len(looked_at)
+        found = [len(client.search_studies(patient_id=PATIENT_ID)) for _ in range(3)]
+
+    assert (found, client.requests_sent) == ([1, 1, 1], 4)
+    assert after_first > 0
+    assert len(looked_at) == after_first  # requests looks again for every request
 
 
 def test_certificate_for_another_name_is_a_host_mismatch(

@@ -43,6 +43,7 @@ from core.dicomweb._multipart import (
 from core.dicomweb._query import DateRange, exact_value, query_string
 from core.dicomweb._transport import (
     DEFAULT_BODY_DEADLINE_S,
+    PoolSettingsOnce,
     RetryPolicy,
     Transport,
     map_exceptions,
@@ -138,7 +139,11 @@ class DicomwebClient:
         self.base_uri = (
             settings.base_uri if settings.base_uri.endswith("/") else settings.base_uri + "/"
         )
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            session.mount("https://", PoolSettingsOnce())
+            session.mount("http://", PoolSettingsOnce())
+        self.session = session
         verify: bool | str = settings.ca_bundle or True
         self.session.auth = build_auth(settings, secret, verify=verify)
         self.transport = Transport(

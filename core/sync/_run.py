@@ -253,7 +253,9 @@ class _Run:
             )
         return result.matches
 
-    def _studies(self, client: DicomwebClient) -> list[dict[str, Any]]:
+    def _studies(
+        self, client: DicomwebClient, pool: ThreadPoolExecutor, puller: InstancePuller
+    ) -> list[dict[str, Any]]:
         order = self.order
         if order.scope is SyncScope.STUDY:
             result = client.search_studies(study_uid=order.value, includefields=STUDY_FIELDS)
@@ -269,9 +271,12 @@ class _Run:
             windows = [DateRange(start=start)]
             self.run.window_start = start.isoformat()
         found: dict[str, dict[str, Any]] = {}
-        for window in windows:
-            self._check_stop()
-            result = client.search_studies(study_date=window, includefields=STUDY_FIELDS)
+        self._check_stop()
+        # Side by side in the pull pool: one after the other, a first full pull's windows held
+        # the first walk back by the sum of their searches.
+        searches = [pool.submit(_search_window, puller, window) for window in windows]
+        for window, search in zip(windows, searches, strict=True):
+            result = search.result()
             for match in self._complete(result, f"studies dated {window.to_qido()}"):
                 found.setdefault(dj.text(match, dj.STUDY_INSTANCE_UID) or "", match)
         if last is not None:
@@ -384,21 +389,15 @@ class _Run:
 
     # --- pulling ------------------------------------------------------------------------------
 
-    def _pipeline(self, studies: list[Study]) -> None:
+    def _pipeline(
+        self, puller: InstancePuller, pool: ThreadPoolExecutor, studies: list[Study]
+    ) -> None:
         """Walk changed studies and pull their new instances in one bounded pool.
 
         Walks and pulls share the pool, so pulling starts with the first walked study; the
         main thread only submits, stores (in batches) and reports progress.
         """
         limit = self.settings.max_concurrent_requests
-        puller = InstancePuller(
-            self.settings,
-            self.secret,
-            self.integration_id,
-            retry=self.retry,
-            code_mapping=code_map(self.integration_id),
-        )
-        pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="pull")
         walks: dict[Future[Any], Study] = {}
         pulls: dict[Future[Any], tuple[Series, str]] = {}
         to_walk = list(reversed(studies))
@@ -442,9 +441,6 @@ class _Run:
                     batch = []
                 self._tick()
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            self.run.requests += puller.requests_sent
-            puller.close()
             if batch:
                 self._store(batch)
         if to_walk or to_pull:
@@ -489,6 +485,32 @@ class _Run:
 
     # --- the whole run ------------------------------------------------------------------------
 
+    def _search_and_pull(self) -> None:
+        """Find the studies in scope, then walk and pull what changed, in one pool of threads
+        (each with its own client): the date windows are searched side by side in it too."""
+        puller = InstancePuller(
+            self.settings,
+            self.secret,
+            self.integration_id,
+            retry=self.retry,
+            code_mapping=code_map(self.integration_id),
+        )
+        pool = ThreadPoolExecutor(
+            max_workers=self.settings.max_concurrent_requests, thread_name_prefix="pull"
+        )
+        try:
+            with DicomwebClient(self.settings, self.secret, retry=self.retry) as client:
+                try:
+                    matches = self._studies(client, pool, puller)
+                finally:
+                    self.run.requests += client.requests_sent
+            self.failing = failures.failing_items(self.integration_id)
+            self._pipeline(puller, pool, self._changed_studies(matches))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.run.requests += puller.requests_sent
+            puller.close()
+
     def execute(self) -> SyncOutcome:
         runs.close_abandoned_runs(self.integration_id)
         if not lock.acquire_lock(self.integration_id, self.owner, self.worker):
@@ -498,13 +520,7 @@ class _Run:
         heartbeat = _Heartbeat(self.integration_id, self.owner, self.run.id)
         heartbeat.start()
         try:
-            with DicomwebClient(self.settings, self.secret, retry=self.retry) as client:
-                try:
-                    matches = self._studies(client)
-                finally:
-                    self.run.requests += client.requests_sent
-            self.failing = failures.failing_items(self.integration_id)
-            self._pipeline(self._changed_studies(matches))
+            self._search_and_pull()
         except SyncStopped:
             runs.finish_run(
                 self.run, RunStatus.INTERRUPTED, "stopped before the end; the next run continues"
@@ -525,6 +541,11 @@ class _Run:
         if self.progress:
             self.progress(self.run)
         return SyncOutcome(self.run, self.errors)
+
+
+def _search_window(puller: InstancePuller, window: DateRange) -> QidoResult:
+    """Pool task: the studies dated within `window`."""
+    return puller.client().search_studies(study_date=window, includefields=STUDY_FIELDS)
 
 
 def _grouped_by_series(
