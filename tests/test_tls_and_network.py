@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from core.checks.connection_test import run_connection_test
 from core.checks.diagnose import STEP_NAMES, Diagnosis, Step, diagnose
@@ -198,6 +199,30 @@ def test_the_ca_bundle_is_looked_at_once_per_client_not_once_per_request(
     assert (found, client.requests_sent) == ([1, 1, 1], 4)
     assert after_first > 0
     assert len(looked_at) == after_first  # requests looks again for every request
+
+
+def test_proxy_variables_are_read_once_per_client_and_still_obeyed(
+    plain: DicomwebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    environ_proxies = requests.sessions.get_environ_proxies
+
+    def counting(url: str, no_proxy: str | None = None) -> dict[str, str]:
+        read.append(url)
+        return environ_proxies(url, no_proxy=no_proxy)
+
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    for name in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with DicomwebClient(settings(plain.base_uri), None) as client:
+        found = [len(client.search_studies(patient_id=PATIENT_ID)) for _ in range(3)]
+    assert (found, len(read)) == ([1, 1, 1], 1)  # requests reads them for every request
+
+    before = len(plain.paths)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{closed_port()}")
+    failure = failed_search(settings(plain.base_uri))
+    assert isinstance(failure.error, NetworkError)  # sent to the (absent) proxy
+    assert plain.paths[before:] == []
 
 
 def test_certificate_for_another_name_is_a_host_mismatch(

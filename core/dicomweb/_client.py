@@ -43,7 +43,7 @@ from core.dicomweb._multipart import (
 from core.dicomweb._query import DateRange, exact_value, query_string
 from core.dicomweb._transport import (
     DEFAULT_BODY_DEADLINE_S,
-    PoolSettingsOnce,
+    PacsSession,
     RetryPolicy,
     Transport,
     map_exceptions,
@@ -139,11 +139,7 @@ class DicomwebClient:
         self.base_uri = (
             settings.base_uri if settings.base_uri.endswith("/") else settings.base_uri + "/"
         )
-        if session is None:
-            session = requests.Session()
-            session.mount("https://", PoolSettingsOnce())
-            session.mount("http://", PoolSettingsOnce())
-        self.session = session
+        self.session = session or PacsSession()
         verify: bool | str = settings.ca_bundle or True
         self.session.auth = build_auth(settings, secret, verify=verify)
         self.transport = Transport(

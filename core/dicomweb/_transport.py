@@ -394,6 +394,34 @@ class PoolSettingsOnce(requests.adapters.HTTPAdapter):
             self._verified[conn] = (verify, cert)
 
 
+class PacsSession(requests.Session):
+    """A requests Session that reads the environment once per host, not once per request.
+
+    For every request requests reads the proxy variables and the CA bundle variables from the
+    environment (walking all of it for `*_proxy` names) and works out the connection pool's
+    TLS settings; none of that changes during a client's life, and per request it cost a
+    pull thread about a tenth of its CPU time.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mount("https://", PoolSettingsOnce())
+        self.mount("http://", PoolSettingsOnce())
+        self._environment: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        parts = urlsplit(url)
+        given = tuple(sorted((proxies or {}).items()))
+        key = (parts.scheme, parts.hostname, parts.port, given, stream, verify, cert)
+        merged = self._environment.get(key)
+        if merged is None:
+            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._environment[key] = merged
+        return {**merged, "proxies": dict(merged["proxies"])}
+
+
 class Transport:
     """Sends GETs for one integration: timeouts on every request, retries, mapped errors.
 
