@@ -64,6 +64,10 @@ UIDS_PER_QUERY = 50  # 50 UIDs of ≤ 64 characters keep the URL near 3 KB
 FULL_PULL_WINDOW_YEARS = 5
 FIRST_WINDOWED_YEAR = 2000
 PROGRESS_INTERVAL_S = 0.5
+# Studies walked at once, ahead of the pulls: enough to keep the pulls fed, few enough that
+# the PACS answers the first walk at once instead of a pool's worth of searches together
+# (pulling waited for that at the start of every run).
+WALKS_AHEAD = 2
 # Instances stored per transaction at most; a crash loses at most these rows, whose files
 # are complete on disk and are not fetched again.
 STORE_BATCH = 50
@@ -411,14 +415,16 @@ class _Run:
                     and len(walks) + len(pulls) < 2 * limit
                     and (to_pull or to_walk)
                 ):
-                    if to_pull:
+                    if to_walk and len(walks) < WALKS_AHEAD and len(to_pull) < 2 * limit:
+                        study = to_walk.pop()
+                        walks[pool.submit(self._walk, puller, study)] = study
+                    elif to_pull:
                         series, uid = to_pull.pop()
                         pulls[
                             pool.submit(puller.pull, series.study_uid, series.series_uid, uid)
                         ] = (series, uid)
                     else:
-                        study = to_walk.pop()
-                        walks[pool.submit(self._walk, puller, study)] = study
+                        break  # the walks under way will bring the next pulls
                 if not walks and not pulls:
                     break
                 # Woken at least every progress interval: pulls stuck on a slow PACS must not
