@@ -340,7 +340,11 @@ class _Run:
             # The server has no such resource (dcm4chee-arc before ARCH-193 answered it 404;
             # a proxy may pass only the five configured paths): ask no more in this run.
             self.study_level_walk = False
-            log.info("study-level instance search refused (%s); walking series by series", exc)
+            log.info(
+                "study-level instance search refused (%s, HTTP %s); walking series by series",
+                type(exc).__name__,
+                exc.status,
+            )
             return None
         except MalformedResponse:
             return None  # e.g. one answer over the size cap: the per-series answers are smaller
