@@ -79,6 +79,30 @@ def test_templates_are_filled_only_with_checked_uids():
         templates.frames_path(STUDY, SERIES, INSTANCE, [0])
 
 
+@pytest.mark.parametrize(
+    ("instances_template", "study_level"),
+    [
+        ("studies/%{study_uid}/series/%{series_uid}/instances", f"studies/{STUDY}/instances"),
+        (
+            "rs/studies/%{study_uid}/series/%{series_uid}/instances/",
+            f"rs/studies/{STUDY}/instances",
+        ),
+        # Shapes the study-level path cannot be guessed from: the series walk only.
+        ("studies/%{study_uid}/series/%{series_uid}/images", None),
+        ("series/%{series_uid}/studies/%{study_uid}/instances", None),
+        ("studies/%{study_uid}/s/%{series_uid}/instances", None),
+    ],
+)
+def test_study_level_instance_search_is_derived_only_from_the_standard_instances_template(
+    instances_template, study_level
+):
+    templates = settings(instances_template=instances_template).templates()
+
+    assert templates.study_instances_path(STUDY) == study_level
+    with pytest.raises(InvalidInput):
+        templates.study_instances_path("../../admin")
+
+
 # --- templates ------------------------------------------------------------------------------
 
 

@@ -28,6 +28,8 @@ from pydicom.uid import generate_uid
 from sqlmodel import Session, func, select
 
 from core import files, store
+from core.dicomweb import DicomwebClient
+from core.dicomweb import dicom_json as dj
 from core.integrations import add_integration, get_integration
 from core.settings.auth import AuthKind
 from core.settings.model import IntegrationSettings
@@ -43,6 +45,7 @@ from core.store import (
     utcnow,
 )
 from core.sync import SyncBusy, SyncOrder, run_sync
+from core.sync import _run as sync_run
 from core.sync._owners import LEASE
 from core.viewer import thumbnail_file
 from pacsbridge.cli import main
@@ -382,6 +385,55 @@ def test_patient_scope_pulls_only_that_patient(orthanc, clinic, patient_id, caps
     assert {row.sop_instance_uid for row in rows(Instance)} == uids(mine)
     [run] = rows(SyncRun)
     assert (run.scope, run.scope_value) == (SyncScope.PATIENT, patient_id)
+
+
+def test_a_study_is_walked_with_one_search_and_its_series_rows_match_the_series_search(
+    orthanc, clinic, patient_id, capsys
+):
+    study_uid = generate_uid()
+    ovaries = images(patient_id, "20250110", study_uid, count=3)
+    cine = images(patient_id, "20250110", study_uid, frames=4)
+    for ds in ovaries:
+        ds.SeriesDescription = "Ovaries"
+    cine[0].SeriesDescription = "Cine loop"
+    datasets = [*ovaries, *cine, *report(patient_id, "20250110", study_uid)]
+    orthanc.upload(datasets)
+    add_integration(clinic, orthanc.password)
+
+    summary = sync_json(capsys, "--patient-id", patient_id)
+
+    assert (summary["ok"], summary["series"], summary["instances"]) == (True, 3, len(datasets))
+    # The patient's study search, one study-level instance search (not one for the series
+    # and one per series), then each instance's metadata and each image's frames.
+    images_count = sum(1 for ds in datasets if frame_count(ds))
+    assert summary["requests"] == 1 + 1 + len(datasets) + images_count
+    # Each series row says what the PACS's own series search says.
+    with DicomwebClient(clinic, orthanc.password) as client:
+        searched = client.search_series(study_uid, includefields=sync_run.SERIES_FIELDS).matches
+    expected = {
+        dj.text(s, dj.SERIES_INSTANCE_UID): (
+            dj.text(s, dj.MODALITY),
+            dj.text(s, dj.SERIES_DESCRIPTION),
+            dj.integer(s, dj.SERIES_NUMBER),
+            dj.integer(s, dj.NUMBER_OF_SERIES_RELATED_INSTANCES),
+        )
+        for s in searched
+    }
+    stored = {
+        row.series_uid: (
+            row.modality,
+            row.description,
+            row.series_number,
+            row.remote_instance_count,
+        )
+        for row in rows(Series)
+    }
+    assert stored == expected
+    assert {description for _, description, _, _ in stored.values()} == {
+        "Ovaries",
+        "Cine loop",
+        None,
+    }
 
 
 def test_study_scope_pulls_only_that_study(orthanc, clinic, patient_id, capsys):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from datetime import date
@@ -142,6 +143,10 @@ class FakePacs:
         self.oversized: set[str] = set()
         self.bodies: list[EndlessBody] = []
         self.ignore_offset = False
+        # How the study-level instance search (`studies/{study}/instances`) is answered: a
+        # status refusing it, or 200 with at most `study_level_cap` of the study's instances.
+        self.study_level_status = 404
+        self.study_level_cap: int | None = None
         mock.add_callback(responses.GET, re.compile(re.escape(BASE) + ".*"), callback=self.answer)
 
     def urls(self) -> list[str]:
@@ -160,6 +165,12 @@ class FakePacs:
             case ["studies", study, "series"]:
                 found = {ds.SeriesInstanceUID: ds for ds in self.members(study)}
                 return self.page([self.series_json(ds) for ds in found.values()], query)
+            case ["studies", study, "instances"] if self.study_level_status == 200:
+                members = self.members(study)[: self.study_level_cap]
+                found = [{**self.series_json(ds), **self.instance_json(ds)} for ds in members]
+                return self.page(found, query)
+            case ["studies", _, "instances"]:
+                return self.study_level_status, {}, ""
             case ["studies", _, "series", series, "instances"]:
                 members = [ds for ds in self.datasets.values() if ds.SeriesInstanceUID == series]
                 return self.page([self.instance_json(ds) for ds in members], query)
@@ -357,6 +368,85 @@ def test_server_ignoring_offset_is_reported_in_the_run(mock):
     outcome = sync()
 
     assert "offset" in json.dumps(outcome.to_json())
+
+
+# --- the walk of a study: one study-level search, or series by series ---------------------
+
+
+def walk_requests(pacs: FakePacs) -> tuple[list[str], list[str]]:
+    """The run's study-level instance searches, and its series and per-series searches."""
+    paths = [urlsplit(url).path.removeprefix(urlsplit(BASE).path) for url in pacs.urls()]
+    study_level = [p for p in paths if re.fullmatch(r"studies/[^/]+/instances", p)]
+    series_walk = [p for p in paths if re.fullmatch(r"studies/[^/]+/series(/[^/]+/instances)?", p)]
+    return study_level, series_walk
+
+
+def test_a_study_is_walked_with_one_search_where_the_pacs_answers_it(mock):
+    datasets = exam(n_series=2) + exam(n_series=3)
+    pacs = FakePacs(mock, datasets)
+    pacs.study_level_status = 200
+    register()
+
+    assert sync().ok
+
+    assert stored() == {ds.SOPInstanceUID for ds in datasets}
+    study_level, series_walk = walk_requests(pacs)
+    assert (len(study_level), series_walk) == (2, [])  # one search per study, nothing more
+    assert sorted(row.remote_instance_count for row in rows(Series)) == [3] * 5
+
+
+# dcm4chee-arc before ARCH-193 (2014) had no `studies/{study}/instances` resource and answered
+# it 404; 501 is what a server says of a request it does not implement (RFC 9110 §15.6.2).
+@pytest.mark.parametrize("status", [404, 501])
+def test_a_pacs_refusing_the_study_level_search_is_walked_series_by_series(mock, status):
+    first, second = exam(n_series=2), exam(n_series=1)
+    pacs = FakePacs(mock, first + second)
+    pacs.study_level_status = status
+    register()
+
+    outcome = sync()
+
+    assert (outcome.ok, outcome.errors) == (True, [])
+    assert stored() == {ds.SOPInstanceUID for ds in first + second}
+    assert {(row.series_uid, row.modality) for row in rows(Series)} == {
+        (ds.SeriesInstanceUID, "US") for ds in first + second
+    }
+    study_level, series_walk = walk_requests(pacs)
+    assert len(study_level) == 1  # refused once: not asked again for the second study
+    assert len(series_walk) == 2 + 2 + 1  # each study's series search, each series' instances
+
+
+def test_a_study_level_answer_short_of_the_study_count_falls_back_to_the_series_walk(mock):
+    datasets = exam(n_series=2)
+    pacs = FakePacs(mock, datasets)
+    pacs.study_level_status = 200
+    pacs.study_level_cap = 4  # a silent cap: 4 of the 6 instances the study counts
+    register()
+
+    assert sync().ok
+
+    assert stored() == {ds.SOPInstanceUID for ds in datasets}
+    assert [len(requests) for requests in walk_requests(pacs)] == [1, 3]
+
+
+def test_a_first_full_pull_searches_its_date_windows_side_by_side(mock):
+    class WindowsMeetingPacs(FakePacs):
+        """Holds the first two date-window searches until both have arrived."""
+
+        meeting = threading.Barrier(2, timeout=30)
+        to_hold = threading.Semaphore(2)
+
+        def answer(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], Any]:
+            if "StudyDate=" in (request.url or "") and self.to_hold.acquire(blocking=False):
+                self.meeting.wait()  # broken after the timeout when searched one by one
+            return super().answer(request)
+
+    datasets = exam()
+    WindowsMeetingPacs(mock, datasets)
+    register()
+
+    assert sync().ok
+    assert stored() == {ds.SOPInstanceUID for ds in datasets}
 
 
 # --- the re-check of known studies ----------------------------------------------------------

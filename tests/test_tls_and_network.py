@@ -6,11 +6,14 @@ tested is what requests, urllib3 and OpenSSL actually raise, mapped by the trans
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from core.checks.connection_test import run_connection_test
 from core.checks.diagnose import STEP_NAMES, Diagnosis, Step, diagnose
@@ -174,6 +177,52 @@ def test_private_ca_with_ca_bundle_is_green(trusted: DicomwebServer, pki: Pki, h
     assert result.studies == 1
     assert [s.study_uid for s in result.found] == [STUDY_UID]
     assert result.headline() == f"1 study found for patient {PATIENT_ID}"
+
+
+def test_the_ca_bundle_is_looked_at_once_per_client_not_once_per_request(
+    trusted: DicomwebServer, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_at: list[str] = []
+    isdir = os.path.isdir
+
+    def counting_isdir(path: Any) -> bool:
+        if str(path) == str(pki.ca_cert):
+            looked_at.append(str(path))
+        return isdir(path)
+
+    monkeypatch.setattr(os.path, "isdir", counting_isdir)
+    with DicomwebClient(settings(trusted.base_uri, pki.ca_cert), None) as client:
+        client.search_studies(patient_id=PATIENT_ID)
+        after_first = len(looked_at)
+        found = [len(client.search_studies(patient_id=PATIENT_ID)) for _ in range(3)]
+
+    assert (found, client.requests_sent) == ([1, 1, 1], 4)
+    assert after_first > 0
+    assert len(looked_at) == after_first  # requests looks again for every request
+
+
+def test_proxy_variables_are_read_once_per_client_and_still_obeyed(
+    plain: DicomwebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    environ_proxies = requests.sessions.get_environ_proxies
+
+    def counting(url: str, no_proxy: str | None = None) -> dict[str, str]:
+        read.append(url)
+        return environ_proxies(url, no_proxy=no_proxy)
+
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    for name in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with DicomwebClient(settings(plain.base_uri), None) as client:
+        found = [len(client.search_studies(patient_id=PATIENT_ID)) for _ in range(3)]
+    assert (found, len(read)) == ([1, 1, 1], 1)  # requests reads them for every request
+
+    before = len(plain.paths)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{closed_port()}")
+    failure = failed_search(settings(plain.base_uri))
+    assert isinstance(failure.error, NetworkError)  # sent to the (absent) proxy
+    assert plain.paths[before:] == []
 
 
 def test_certificate_for_another_name_is_a_host_mismatch(

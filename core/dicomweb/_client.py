@@ -43,6 +43,7 @@ from core.dicomweb._multipart import (
 from core.dicomweb._query import DateRange, exact_value, query_string
 from core.dicomweb._transport import (
     DEFAULT_BODY_DEADLINE_S,
+    PacsSession,
     RetryPolicy,
     Transport,
     map_exceptions,
@@ -138,7 +139,7 @@ class DicomwebClient:
         self.base_uri = (
             settings.base_uri if settings.base_uri.endswith("/") else settings.base_uri + "/"
         )
-        self.session = session or requests.Session()
+        self.session = session or PacsSession()
         verify: bool | str = settings.ca_bundle or True
         self.session.auth = build_auth(settings, secret, verify=verify)
         self.transport = Transport(
@@ -297,6 +298,26 @@ class DicomwebClient:
             includefields,
             uid_tag=dj.SOP_INSTANCE_UID,
             max_pages=max_pages,
+        )
+
+    def search_study_instances(
+        self,
+        study_uid: str,
+        *,
+        includefields: Iterable[str] = (),
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> QidoResult | None:
+        """Every instance of a study in one search, each with its series' attributes
+        (PS3.18 §10.6.1 "Search for Instances of a Study", Table 10.6.3-5).
+
+        None when the integration's templates name no such path (see
+        `PathTemplates.study_instances`): walk the study series by series instead.
+        """
+        path = self.templates.study_instances_path(study_uid)
+        if path is None:
+            return None
+        return self._search(
+            path, [], includefields, uid_tag=dj.SOP_INSTANCE_UID, max_pages=max_pages
         )
 
     def _search(

@@ -60,6 +60,7 @@ TEMPLATE_LABELS: dict[TemplateKind, str] = {
 }
 
 _PLACEHOLDER = re.compile(r"%\{([^}]*)\}")
+_SERIES_INSTANCES = "/series/%{series_uid}/instances"
 _SAFE_PATH = re.compile(r"[A-Za-z0-9._~/\-]*")
 
 
@@ -165,6 +166,26 @@ class PathTemplates:
                 _SE: check_uid(series_uid, what="Series Instance UID"),
             },
         )
+
+    @property
+    def study_instances(self) -> str | None:
+        """The study-level instance search (PS3.18 §10.6.1, `studies/{study}/instances`), when
+        the instances template has the standard `…/series/%{series_uid}/instances` ending.
+
+        Derived, not a sixth setting: the standard resource sits beside the series one. A
+        template of another shape names a server whose paths cannot be guessed: None.
+        """
+        template = self.instances.rstrip("/")
+        if not template.endswith(_SERIES_INSTANCES):
+            return None
+        study_level = template[: -len(_SERIES_INSTANCES)] + "/instances"
+        found = set(_PLACEHOLDER.findall(study_level))
+        return study_level if found == {_S.value} else None
+
+    def study_instances_path(self, study_uid: str) -> str | None:
+        values = {_S: check_uid(study_uid, what="Study Instance UID")}
+        template = self.study_instances
+        return None if template is None else _expand(template, values)
 
     def metadata_path(self, study_uid: str, series_uid: str, instance_uid: str) -> str:
         return _expand(self.metadata, _instance_values(study_uid, series_uid, instance_uid))

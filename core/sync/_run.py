@@ -9,6 +9,7 @@ fetched again; a killed run leaves only complete files and rows behind.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,16 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from core.dicomweb import DateRange, DicomwebClient, PacsError, QidoResult, RetryPolicy
+from core.dicomweb import (
+    DateRange,
+    DicomwebClient,
+    HttpStatusError,
+    MalformedResponse,
+    NotDicomweb,
+    PacsError,
+    QidoResult,
+    RetryPolicy,
+)
 from core.dicomweb import dicom_json as dj
 from core.errors import PacsbridgeError
 from core.integrations import get_integration, integration_secret, settings_of
@@ -31,6 +41,9 @@ from core.sync import _upserts as upserts
 from core.sync._owners import new_owner
 from core.sync._pull import InstancePuller
 from core.sync._upserts import PulledInstance
+from core.uids import is_uid
+
+log = logging.getLogger("pacsbridge.sync")
 
 STUDY_FIELDS = (
     dj.STUDY_DESCRIPTION,
@@ -39,6 +52,11 @@ STUDY_FIELDS = (
 )
 SERIES_FIELDS = (dj.SERIES_DESCRIPTION, dj.NUMBER_OF_SERIES_RELATED_INSTANCES)
 INSTANCE_FIELDS = (dj.NUMBER_OF_FRAMES,)
+# What a study-level instance search returns of each instance's series, for its series row.
+# NumberOfSeriesRelatedInstances is not among them (Orthanc leaves it out at this level): the
+# instances of each series in the answer are counted instead.
+SERIES_OF_INSTANCE = (dj.SERIES_INSTANCE_UID, dj.MODALITY, dj.SERIES_NUMBER, dj.SERIES_DESCRIPTION)
+STUDY_INSTANCE_FIELDS = (*INSTANCE_FIELDS, *SERIES_OF_INSTANCE[1:])
 # Known studies re-checked per scheduled run, by UID list, so a series added to an old study
 # is found; the least recently checked go first.
 RECONCILE_PER_RUN = 200
@@ -46,6 +64,10 @@ UIDS_PER_QUERY = 50  # 50 UIDs of ≤ 64 characters keep the URL near 3 KB
 FULL_PULL_WINDOW_YEARS = 5
 FIRST_WINDOWED_YEAR = 2000
 PROGRESS_INTERVAL_S = 0.5
+# Studies walked at once, ahead of the pulls: enough to keep the pulls fed, few enough that
+# the PACS answers the first walk at once instead of a pool's worth of searches together
+# (pulling waited for that at the start of every run).
+WALKS_AHEAD = 2
 # Instances stored per transaction at most; a crash loses at most these rows, whose files
 # are complete on disk and are not fetched again.
 STORE_BATCH = 50
@@ -193,6 +215,9 @@ class _Run:
         self.errors: list[dict[str, Any]] = []
         self.failing: dict[str, DeadLetter] = {}
         self.study_dates: dict[str, str | None] = {}
+        # Whether studies are walked with one study-level instance search; cleared for the
+        # rest of the run by the first server that refuses it. Pool threads only clear it.
+        self.study_level_walk = True
         self._last_saved = 0.0
 
     # --- bookkeeping --------------------------------------------------------------------------
@@ -232,7 +257,9 @@ class _Run:
             )
         return result.matches
 
-    def _studies(self, client: DicomwebClient) -> list[dict[str, Any]]:
+    def _studies(
+        self, client: DicomwebClient, pool: ThreadPoolExecutor, puller: InstancePuller
+    ) -> list[dict[str, Any]]:
         order = self.order
         if order.scope is SyncScope.STUDY:
             result = client.search_studies(study_uid=order.value, includefields=STUDY_FIELDS)
@@ -248,9 +275,12 @@ class _Run:
             windows = [DateRange(start=start)]
             self.run.window_start = start.isoformat()
         found: dict[str, dict[str, Any]] = {}
-        for window in windows:
-            self._check_stop()
-            result = client.search_studies(study_date=window, includefields=STUDY_FIELDS)
+        self._check_stop()
+        # Side by side in the pull pool: one after the other, a first full pull's windows held
+        # the first walk back by the sum of their searches.
+        searches = [pool.submit(_search_window, puller, window) for window in windows]
+        for window, search in zip(windows, searches, strict=True):
+            result = search.result()
             for match in self._complete(result, f"studies dated {window.to_qido()}"):
                 found.setdefault(dj.text(match, dj.STUDY_INSTANCE_UID) or "", match)
         if last is not None:
@@ -286,8 +316,52 @@ class _Run:
     def _walk(
         self, puller: InstancePuller, study: Study
     ) -> list[tuple[dict[str, Any], QidoResult]]:
-        """Pool task: a study's series and each series' instances (QIDO only, no store)."""
+        """Pool task: a study's series and each series' instances (QIDO only, no store).
+
+        One study-level instance search where the server has it; series by series (one search
+        for the series, one per series for its instances) where it has not.
+        """
         client = puller.client()
+        if self.study_level_walk:
+            walked = self._walk_study_level(client, study)
+            if walked is not None:
+                return walked
+        return self._walk_series_by_series(client, study)
+
+    def _walk_study_level(
+        self, client: DicomwebClient, study: Study
+    ) -> list[tuple[dict[str, Any], QidoResult]] | None:
+        """The study's instances grouped by series, or None to walk it series by series."""
+        try:
+            result = client.search_study_instances(
+                study.study_uid, includefields=STUDY_INSTANCE_FIELDS
+            )
+        except (HttpStatusError, NotDicomweb) as exc:
+            # The server has no such resource (dcm4chee-arc before ARCH-193 answered it 404;
+            # a proxy may pass only the five configured paths): ask no more in this run.
+            self.study_level_walk = False
+            log.info(
+                "study-level instance search refused (%s, HTTP %s); walking series by series",
+                type(exc).__name__,
+                exc.status,
+            )
+            return None
+        except MalformedResponse:
+            return None  # e.g. one answer over the size cap: the per-series answers are smaller
+        if result is None:
+            self.study_level_walk = False  # templates of another shape
+            return None
+        if result.truncated or not result.matches:
+            # A capped or mis-paged answer, or none where the study has instances: the series
+            # walk pages each series on its own and records what it cannot complete.
+            return None
+        if study.remote_instance_count and len(result.matches) < study.remote_instance_count:
+            return None  # fewer than the study counts: a partial implementation; ask per series
+        return _grouped_by_series(result)
+
+    def _walk_series_by_series(
+        self, client: DicomwebClient, study: Study
+    ) -> list[tuple[dict[str, Any], QidoResult]]:
         series_result = client.search_series(study.study_uid, includefields=SERIES_FIELDS)
         walked = []
         for series in series_result.matches:
@@ -323,21 +397,15 @@ class _Run:
 
     # --- pulling ------------------------------------------------------------------------------
 
-    def _pipeline(self, studies: list[Study]) -> None:
+    def _pipeline(
+        self, puller: InstancePuller, pool: ThreadPoolExecutor, studies: list[Study]
+    ) -> None:
         """Walk changed studies and pull their new instances in one bounded pool.
 
         Walks and pulls share the pool, so pulling starts with the first walked study; the
         main thread only submits, stores (in batches) and reports progress.
         """
         limit = self.settings.max_concurrent_requests
-        puller = InstancePuller(
-            self.settings,
-            self.secret,
-            self.integration_id,
-            retry=self.retry,
-            code_mapping=code_map(self.integration_id),
-        )
-        pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="pull")
         walks: dict[Future[Any], Study] = {}
         pulls: dict[Future[Any], tuple[Series, str]] = {}
         to_walk = list(reversed(studies))
@@ -351,14 +419,16 @@ class _Run:
                     and len(walks) + len(pulls) < 2 * limit
                     and (to_pull or to_walk)
                 ):
-                    if to_pull:
+                    if to_walk and len(walks) < WALKS_AHEAD and len(to_pull) < 2 * limit:
+                        study = to_walk.pop()
+                        walks[pool.submit(self._walk, puller, study)] = study
+                    elif to_pull:
                         series, uid = to_pull.pop()
                         pulls[
                             pool.submit(puller.pull, series.study_uid, series.series_uid, uid)
                         ] = (series, uid)
                     else:
-                        study = to_walk.pop()
-                        walks[pool.submit(self._walk, puller, study)] = study
+                        break  # the walks under way will bring the next pulls
                 if not walks and not pulls:
                     break
                 # Woken at least every progress interval: pulls stuck on a slow PACS must not
@@ -381,9 +451,6 @@ class _Run:
                     batch = []
                 self._tick()
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            self.run.requests += puller.requests_sent
-            puller.close()
             if batch:
                 self._store(batch)
         if to_walk or to_pull:
@@ -428,6 +495,32 @@ class _Run:
 
     # --- the whole run ------------------------------------------------------------------------
 
+    def _search_and_pull(self) -> None:
+        """Find the studies in scope, then walk and pull what changed, in one pool of threads
+        (each with its own client): the date windows are searched side by side in it too."""
+        puller = InstancePuller(
+            self.settings,
+            self.secret,
+            self.integration_id,
+            retry=self.retry,
+            code_mapping=code_map(self.integration_id),
+        )
+        pool = ThreadPoolExecutor(
+            max_workers=self.settings.max_concurrent_requests, thread_name_prefix="pull"
+        )
+        try:
+            with DicomwebClient(self.settings, self.secret, retry=self.retry) as client:
+                try:
+                    matches = self._studies(client, pool, puller)
+                finally:
+                    self.run.requests += client.requests_sent
+            self.failing = failures.failing_items(self.integration_id)
+            self._pipeline(puller, pool, self._changed_studies(matches))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.run.requests += puller.requests_sent
+            puller.close()
+
     def execute(self) -> SyncOutcome:
         runs.close_abandoned_runs(self.integration_id)
         if not lock.acquire_lock(self.integration_id, self.owner, self.worker):
@@ -437,13 +530,7 @@ class _Run:
         heartbeat = _Heartbeat(self.integration_id, self.owner, self.run.id)
         heartbeat.start()
         try:
-            with DicomwebClient(self.settings, self.secret, retry=self.retry) as client:
-                try:
-                    matches = self._studies(client)
-                finally:
-                    self.run.requests += client.requests_sent
-            self.failing = failures.failing_items(self.integration_id)
-            self._pipeline(self._changed_studies(matches))
+            self._search_and_pull()
         except SyncStopped:
             runs.finish_run(
                 self.run, RunStatus.INTERRUPTED, "stopped before the end; the next run continues"
@@ -464,6 +551,30 @@ class _Run:
         if self.progress:
             self.progress(self.run)
         return SyncOutcome(self.run, self.errors)
+
+
+def _search_window(puller: InstancePuller, window: DateRange) -> QidoResult:
+    """Pool task: the studies dated within `window`."""
+    return puller.client().search_studies(study_date=window, includefields=STUDY_FIELDS)
+
+
+def _grouped_by_series(
+    result: QidoResult,
+) -> list[tuple[dict[str, Any], QidoResult]] | None:
+    """A study-level instance answer as the series walk's (series, instances) pairs; None
+    when an instance lacks a valid series UID (it could not be placed)."""
+    by_series: dict[str, list[dict[str, Any]]] = {}
+    for instance in result.matches:
+        series_uid = dj.text(instance, dj.SERIES_INSTANCE_UID)
+        if series_uid is None or not is_uid(series_uid):
+            return None
+        by_series.setdefault(series_uid, []).append(instance)
+    walked = []
+    for instances in by_series.values():
+        series = {tag: instances[0][tag] for tag in SERIES_OF_INSTANCE if tag in instances[0]}
+        series[dj.NUMBER_OF_SERIES_RELATED_INSTANCES] = {"vr": "IS", "Value": [len(instances)]}
+        walked.append((series, QidoResult(matches=instances)))
+    return walked
 
 
 def run_sync(
