@@ -7,12 +7,12 @@ items, 35 rows. Each case reads it from a different starting point and extracts 
 
   (a) a parsed DICOM JSON object, as `json.loads` returns WADO-RS instance metadata
   (b) the DICOM JSON text, parsing included, as re-extraction from the store reads it
-      (`parse_dicom_json`: orjson, falling back to json for what only json accepts; both it
+      (`parse_text`: orjson, falling back to json for what only json accepts; both it
       and the extraction with the garbage collector paused)
   (c) a pydicom Dataset whose values are already decoded
   (d) Part-10 bytes: pydicom `dcmread`, whose lazy decoding happens during extraction
 
-and the parsing alone, as `parse_dicom_json` does it and with `json.loads`, to show how much of
+and the parsing alone, as `parse_text` does it and with `json.loads`, to show how much of
 (b) it takes. The targets are 4,000/s for (a) and 2,000/s for (b).
 
 Each case runs RUNS times over N documents, in this process pinned to one CPU, timed in CPU
@@ -34,13 +34,8 @@ from collections.abc import Callable
 
 from pydicom import dcmread
 
-from core.sr import (
-    CollectorPause,
-    ExtractionResult,
-    extract_measurements,
-    parse_dicom_json,
-    walk,
-)
+from core.dicomweb.dicom_json import CollectorPause, parse_text
+from core.sr import ExtractionResult, extract_measurements, walk
 from pacsbridge.demo.obgyn import Variant, fertility_sr
 
 RUNS = 5
@@ -50,7 +45,7 @@ TARGETS = {"(a) DICOM JSON, parsed": 4000, "(b) DICOM JSON text": 2000}
 def extract_from_text(text: str) -> ExtractionResult:
     """As re-extraction reads a stored report (`core.measurements.reextract`)."""
     with CollectorPause():
-        return extract_measurements(parse_dicom_json(text))
+        return extract_measurements(parse_text(text))
 
 
 def documents_per_second(read: Callable[[], object], documents: int) -> float:
@@ -82,7 +77,7 @@ def main() -> None:
         "(b) DICOM JSON text": lambda: extract_from_text(text),
         "(c) pydicom Dataset": lambda: extract_measurements(dataset),
         "(d) Part-10 bytes": lambda: extract_measurements(dcmread(io.BytesIO(part10))),
-        "parse_dicom_json alone": lambda: parse_dicom_json(text),
+        "parse_text alone": lambda: parse_text(text),
         "json.loads alone": lambda: json.loads(text),
     }
     items = len(list(walk(metadata).root.iter()))
@@ -104,7 +99,7 @@ def main() -> None:
     print()
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
-    parse_share = medians["(b) DICOM JSON text"] / medians["parse_dicom_json alone"]
+    parse_share = medians["(b) DICOM JSON text"] / medians["parse_text alone"]
     print(f"parsing takes {parse_share:.0%} of (b)")
     for name, target in TARGETS.items():
         verdict = "met" if medians[name] >= target else "not met"

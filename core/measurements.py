@@ -15,15 +15,10 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, func, select
 
 from core import store
+from core.dicomweb.dicom_json import CollectorPause, parse_text
 from core.errors import InvalidInput, UnknownPatient
 from core.integrations import get_integration
-from core.sr import (
-    KIND_TABLE,
-    OTHER,
-    CollectorPause,
-    extract_measurements,
-    parse_dicom_json,
-)
+from core.sr import KIND_TABLE, OTHER, extract_measurements
 from core.sr import CodeMapping as CodeMap
 from core.store import CodeMapping, Instance, InstanceMetadata, Integration, Measurement, Study
 from core.uids import check_uid
@@ -205,7 +200,7 @@ def reextract(name: str, progress: Callable[[int, int], None] | None = None) -> 
             for sop_uid, text, study_date in rows:
                 with CollectorPause():  # one report's JSON tree, parsed and read
                     derived = measurement_rows(
-                        integration.id, parse_dicom_json(text), mapping, study_date
+                        integration.id, parse_text(text), mapping, study_date
                     )
                 outcome.rows += replace_rows(db, integration.id, sop_uid, derived)
                 outcome.instances += 1
@@ -228,7 +223,7 @@ def stored_sr_metadata(name: str, study_uid: str) -> list[dict[str, Any]]:
             )
             .order_by(Instance.id)
         ).all()
-    return [parse_dicom_json(text) for text in texts]
+    return [parse_text(text) for text in texts]
 
 
 # --- queries --------------------------------------------------------------------------------

@@ -103,6 +103,36 @@ def test_study_level_instance_search_is_derived_only_from_the_standard_instances
         templates.study_instances_path("../../admin")
 
 
+@pytest.mark.parametrize(
+    ("metadata_template", "study_level"),
+    [
+        (
+            "studies/%{study_uid}/series/%{series_uid}/instances/%{instance_uid}/metadata",
+            f"studies/{STUDY}/metadata",
+        ),
+        (
+            "wado/studies/%{study_uid}/series/%{series_uid}/instances/%{instance_uid}/metadata/",
+            f"wado/studies/{STUDY}/metadata",
+        ),
+        # Shapes the study-level path cannot be guessed from: metadata instance by instance.
+        ("studies/%{study_uid}/series/%{series_uid}/instances/%{instance_uid}", None),
+        ("instances/%{instance_uid}/series/%{series_uid}/instances/%{study_uid}/metadata", None),
+        (
+            "%{series_uid}/studies/%{study_uid}/series/%{series_uid}/instances/%{instance_uid}/metadata",
+            None,
+        ),
+    ],
+)
+def test_study_metadata_is_derived_only_from_the_standard_metadata_template(
+    metadata_template, study_level
+):
+    templates = settings(metadata_template=metadata_template).templates()
+
+    assert templates.study_metadata_path(STUDY) == study_level
+    with pytest.raises(InvalidInput):
+        templates.study_metadata_path("../../admin")
+
+
 # --- templates ------------------------------------------------------------------------------
 
 

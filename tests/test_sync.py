@@ -387,7 +387,7 @@ def test_patient_scope_pulls_only_that_patient(orthanc, clinic, patient_id, caps
     assert (run.scope, run.scope_value) == (SyncScope.PATIENT, patient_id)
 
 
-def test_a_study_is_walked_with_one_search_and_its_series_rows_match_the_series_search(
+def test_a_study_is_walked_with_its_metadata_in_one_answer_and_its_series_rows_match_the_series_search(
     orthanc, clinic, patient_id, capsys
 ):
     study_uid = generate_uid()
@@ -403,10 +403,18 @@ def test_a_study_is_walked_with_one_search_and_its_series_rows_match_the_series_
     summary = sync_json(capsys, "--patient-id", patient_id)
 
     assert (summary["ok"], summary["series"], summary["instances"]) == (True, 3, len(datasets))
-    # The patient's study search, one study-level instance search (not one for the series
-    # and one per series), then each instance's metadata and each image's frames.
+    # The patient's study search, the study's metadata in one answer (no search for its
+    # series or instances, no metadata request per instance), then each image's frames.
     images_count = sum(1 for ds in datasets if frame_count(ds))
-    assert summary["requests"] == 1 + 1 + len(datasets) + images_count
+    assert summary["requests"] == 1 + 1 + images_count
+    # What is kept of each instance is what the PACS answers for that instance alone.
+    with DicomwebClient(clinic, orthanc.password) as client, store.session() as db:
+        for instance in db.exec(select(Instance)).all():
+            kept = db.get(InstanceMetadata, instance.id)
+            alone = client.instance_metadata_json(
+                study_uid, instance.series_uid, instance.sop_instance_uid
+            )
+            assert json.loads(kept.dicom_json) == alone
     # Each series row says what the PACS's own series search says.
     with DicomwebClient(clinic, orthanc.password) as client:
         searched = client.search_series(study_uid, includefields=sync_run.SERIES_FIELDS).matches

@@ -33,6 +33,7 @@ from core.settings.model import IntegrationSettings
 from core.store import (
     DeadLetter,
     Instance,
+    InstanceMetadata,
     RunStatus,
     Series,
     Study,
@@ -147,6 +148,9 @@ class FakePacs:
         # status refusing it, or 200 with at most `study_level_cap` of the study's instances.
         self.study_level_status = 404
         self.study_level_cap: int | None = None
+        # Likewise the study's metadata in one answer (`studies/{study}/metadata`).
+        self.study_metadata_status = 404
+        self.study_metadata_cap: int | None = None
         mock.add_callback(responses.GET, re.compile(re.escape(BASE) + ".*"), callback=self.answer)
 
     def urls(self) -> list[str]:
@@ -171,6 +175,15 @@ class FakePacs:
                 return self.page(found, query)
             case ["studies", _, "instances"]:
                 return self.study_level_status, {}, ""
+            case ["studies", study, "metadata"] if self.study_metadata_status == 200:
+                members = self.members(study)[: self.study_metadata_cap]
+                found = [
+                    {**self.metadata_json(ds), **self.metadata_changes.get(ds.SOPInstanceUID, {})}
+                    for ds in members
+                ]
+                return 200, DICOM_JSON, json.dumps(found)
+            case ["studies", _, "metadata"]:
+                return self.study_metadata_status, {}, ""
             case ["studies", _, "series", series, "instances"]:
                 members = [ds for ds in self.datasets.values() if ds.SeriesInstanceUID == series]
                 return self.page([self.instance_json(ds) for ds in members], query)
@@ -371,6 +384,69 @@ def test_server_ignoring_offset_is_reported_in_the_run(mock):
 
 
 # --- the walk of a study: one study-level search, or series by series ---------------------
+
+
+def metadata_requests(pacs: FakePacs) -> tuple[list[str], list[str]]:
+    """The run's study-level metadata requests, and its instance-level ones."""
+    paths = [urlsplit(url).path.removeprefix(urlsplit(BASE).path) for url in pacs.urls()]
+    study_level = [p for p in paths if re.fullmatch(r"studies/[^/]+/metadata", p)]
+    instance_level = [p for p in paths if p.endswith("/metadata") and p not in study_level]
+    return study_level, instance_level
+
+
+def test_a_study_is_walked_with_its_metadata_in_one_answer_where_the_pacs_has_it(mock):
+    datasets = exam(n_series=2) + exam(n_series=3)
+    pacs = FakePacs(mock, datasets)
+    pacs.study_metadata_status = 200
+    pacs.study_level_status = 200
+    register()
+
+    assert sync().ok
+
+    assert stored() == {ds.SOPInstanceUID for ds in datasets}
+    study_level, instance_level = metadata_requests(pacs)
+    assert (len(study_level), instance_level) == (2, [])  # one answer per study, nothing more
+    assert walk_requests(pacs) == ([], [])  # no search either
+    assert sorted(row.remote_instance_count for row in rows(Series)) == [3] * 5
+    with store.session() as db:
+        kept = db.exec(select(InstanceMetadata.dicom_json)).all()
+    assert sorted(json.loads(text)["00080018"]["Value"][0] for text in kept) == sorted(
+        ds.SOPInstanceUID for ds in datasets
+    )
+
+
+@pytest.mark.parametrize("status", [404, 501])
+def test_a_pacs_refusing_study_metadata_is_asked_instance_by_instance(mock, status):
+    first, second = exam(n_series=2), exam(n_series=1)
+    pacs = FakePacs(mock, first + second)
+    pacs.study_metadata_status = status
+    pacs.study_level_status = 200
+    register()
+
+    outcome = sync()
+
+    assert (outcome.ok, outcome.errors) == (True, [])
+    assert stored() == {ds.SOPInstanceUID for ds in first + second}
+    study_level, instance_level = metadata_requests(pacs)
+    assert len(study_level) == 1  # refused once: not asked again for the second study
+    assert len(instance_level) == len(first + second)
+    assert [len(requests) for requests in walk_requests(pacs)] == [2, 0]
+
+
+def test_study_metadata_short_of_the_study_count_falls_back_to_the_search(mock):
+    datasets = exam(n_series=2)
+    pacs = FakePacs(mock, datasets)
+    pacs.study_metadata_status = 200
+    pacs.study_metadata_cap = 4  # a silent cap: 4 of the 6 instances the study counts
+    pacs.study_level_status = 200
+    register()
+
+    assert sync().ok
+
+    assert stored() == {ds.SOPInstanceUID for ds in datasets}
+    study_level, instance_level = metadata_requests(pacs)
+    assert (len(study_level), len(instance_level)) == (1, 6)
+    assert [len(requests) for requests in walk_requests(pacs)] == [1, 0]
 
 
 def walk_requests(pacs: FakePacs) -> tuple[list[str], list[str]]:

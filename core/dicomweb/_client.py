@@ -7,7 +7,6 @@ PACS behind a tunnel or proxy names itself by its internal host (`http://localho
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -407,6 +406,30 @@ class DicomwebClient:
             )
         return objects[0]
 
+    def study_metadata_json(self, study_uid: str) -> list[dict[str, Any]] | None:
+        """Every instance's attributes of a study in one answer (PS3.18 §10.4.1.1.2), as
+        the DICOM JSON objects the server sent, each checked to be an instance of this study.
+
+        None when the integration's templates name no such path (see
+        `PathTemplates.study_metadata`): ask instance by instance instead.
+        """
+        path = self.templates.study_metadata_path(study_uid)
+        if path is None:
+            return None
+        url = self.url(path)
+        by_uid: dict[str | None, dict[str, Any]] = {}
+        for obj in self._get_json(url):
+            returned = dj.text(obj, dj.STUDY_INSTANCE_UID)
+            if returned is not None and returned != study_uid:
+                raise MalformedResponse(
+                    f"asked for study {study_uid} but the server sent an instance of "
+                    f"{returned[:70]}",
+                    url=url,
+                )
+            # Once per instance, as a search de-duplicates its matches.
+            by_uid.setdefault(dj.text(obj, dj.SOP_INSTANCE_UID), obj)
+        return list(by_uid.values())
+
     def instance_metadata(self, study_uid: str, series_uid: str, instance_uid: str) -> Dataset:
         """The instance's attributes, nested SR content included, as a pydicom Dataset."""
         obj = self.instance_metadata_json(study_uid, series_uid, instance_uid)
@@ -647,7 +670,7 @@ def parse_dicom_json(response: requests.Response, url: str) -> list[dict[str, An
             url=url,
         )
     try:
-        parsed = json.loads(body)
+        parsed = dj.parse_text(body)
     except ValueError as exc:
         raise MalformedResponse(
             f"the answer is not valid JSON ({exc.msg} at byte {exc.pos})", url=url

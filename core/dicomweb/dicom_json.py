@@ -3,8 +3,11 @@ reads, values read tolerantly, and a pydicom Dataset when a whole object is need
 
 from __future__ import annotations
 
+import gc
+import json
 from typing import Any
 
+import orjson
 from pydicom import Dataset
 
 from core.dicomweb._errors import MalformedResponse
@@ -32,6 +35,45 @@ COLUMNS = "00280011"
 NUMBER_OF_STUDY_RELATED_SERIES = "00201206"
 NUMBER_OF_STUDY_RELATED_INSTANCES = "00201208"
 NUMBER_OF_SERIES_RELATED_INSTANCES = "00201209"
+
+
+def parse_text(text: str | bytes) -> Any:
+    """DICOM JSON text as `json.loads` reads it.
+
+    orjson, with the collector paused, parses the thousands of small objects of a report or a
+    metadata answer 2.4-2.6 times as fast (bench/README.md, SR measurements). What it
+    refuses and `json` accepts (NaN, Infinity and lone surrogates, which `json.dumps` writes) is
+    read by `json`, so every stored document reads as before. One difference is left: orjson
+    reads an integer beyond 64 bits, which no DICOM value representation holds, as a float.
+    """
+    with CollectorPause():
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return json.loads(text)
+
+
+class CollectorPause:
+    """The cyclic garbage collector paused while a DICOM JSON tree is built or read (`with`).
+
+    The collector runs every 700 new containers and walks every young one. A report parsed from
+    text is thousands of young containers: it went over the half-built tree again and again (half
+    of orjson's time on a typical report), and over the new tree again while its rows were
+    extracted (a fifth of parsing and extracting one report). Neither a parsed JSON tree nor what
+    the extractor makes of it holds a cycle, so reference counting frees all of it and nothing is
+    lost by the pause. The pause is process-wide: keep it to one document at a time.
+
+    A class rather than a generator-based context manager: leaving a generator allocates, which
+    would start a collection over the tree the moment the collector is back.
+    """
+
+    def __enter__(self) -> None:
+        self.collecting = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.collecting:  # a caller who had paused it keeps it paused
+            gc.enable()
 
 
 def values(obj: dict[str, Any], tag: str) -> list[Any]:

@@ -61,6 +61,7 @@ TEMPLATE_LABELS: dict[TemplateKind, str] = {
 
 _PLACEHOLDER = re.compile(r"%\{([^}]*)\}")
 _SERIES_INSTANCES = "/series/%{series_uid}/instances"
+_INSTANCE_METADATA = "/series/%{series_uid}/instances/%{instance_uid}/metadata"
 _SAFE_PATH = re.compile(r"[A-Za-z0-9._~/\-]*")
 
 
@@ -185,6 +186,23 @@ class PathTemplates:
     def study_instances_path(self, study_uid: str) -> str | None:
         values = {_S: check_uid(study_uid, what="Study Instance UID")}
         template = self.study_instances
+        return None if template is None else _expand(template, values)
+
+    @property
+    def study_metadata(self) -> str | None:
+        """The study's metadata in one answer (PS3.18 §10.4.1.1.2, `studies/{study}/metadata`),
+        when the metadata template has the standard `…/series/%{series_uid}/instances/
+        %{instance_uid}/metadata` ending; derived like `study_instances`, else None."""
+        template = self.metadata.rstrip("/")
+        if not template.endswith(_INSTANCE_METADATA):
+            return None
+        study_level = template[: -len(_INSTANCE_METADATA)] + "/metadata"
+        found = set(_PLACEHOLDER.findall(study_level))
+        return study_level if found == {_S.value} else None
+
+    def study_metadata_path(self, study_uid: str) -> str | None:
+        values = {_S: check_uid(study_uid, what="Study Instance UID")}
+        template = self.study_metadata
         return None if template is None else _expand(template, values)
 
     def metadata_path(self, study_uid: str, series_uid: str, instance_uid: str) -> str:

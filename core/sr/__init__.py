@@ -5,8 +5,7 @@
 
 An SR is given either as WADO-RS instance metadata, a DICOM JSON object (PS3.18 F.2) as
 `json.loads` returns it, which is read as it is, or as a pydicom Dataset from a Part-10 file;
-both give the same rows. `parse_dicom_json` reads stored metadata text (re-extraction, inside
-`CollectorPause` with the extraction);
+both give the same rows (stored metadata text is parsed by `core.dicomweb.dicom_json.parse_text`).
 `dataset_from_json` is for callers who need a Dataset of the metadata.
 Reading never raises on damaged content: it yields what can be read and records warnings.
 """
@@ -25,7 +24,7 @@ from ._items import (
     NumericValue,
     ParseWarning,
 )
-from ._json import CollectorPause, dataset_from_json, parse_dicom_json
+from ._json import dataset_from_json
 from ._kinds import KIND_TABLE, OTHER, KindRule
 from ._model import ExtractionResult, MeasurementRow
 from ._tid5000 import Section
@@ -37,7 +36,6 @@ __all__ = [
     "OTHER",
     "Code",
     "CodeMapping",
-    "CollectorPause",
     "CompositeReference",
     "ContentItem",
     "ContentTree",
@@ -55,7 +53,6 @@ __all__ = [
     "extract_measurements",
     "extract_study_measurements",
     "normalized_code",
-    "parse_dicom_json",
     "sphere_diameter_mm",
     "walk",
 ]

@@ -1,9 +1,7 @@
-"""DICOM JSON (PS3.18 F.2) instance metadata: its text parsed, and a pydicom Dataset made of it.
+"""DICOM JSON (PS3.18 F.2) instance metadata to a pydicom Dataset, tolerating what servers send.
 
-`parse_dicom_json` reads stored metadata text for re-extraction, best inside `CollectorPause`
-together with the extraction of its rows. The extractor reads the parsed
-DICOM JSON as it is; `dataset_from_json` is for callers who want a Dataset of the metadata (to
-write a Part-10 file, say). pydicom's `Dataset.from_json` is strict
+The extractor reads DICOM JSON as it is and needs none of this; it is for callers who want a
+Dataset of the metadata (to write a Part-10 file, say). pydicom's `Dataset.from_json` is strict
 and all-or-nothing: one `"Value": "text"` instead of `["text"]` (as in the HL7 dicom-sr IG's
 example) or one unparseable number fails the whole document. This module repairs those first,
 and if pydicom still refuses, converts element by element so one bad element costs only itself.
@@ -13,56 +11,15 @@ https://dicom.nema.org/medical/dicom/current/output/chtml/part18/chapter_F.html
 
 from __future__ import annotations
 
-import gc
-import json
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from pydicom.dataset import Dataset
 
 from ._items import ParseWarning
 
 _FLOAT_VRS = frozenset({"DS", "FD", "FL"})
 _INTEGER_VRS = frozenset({"IS", "SL", "SS", "UL", "US", "SV", "UV"})
-
-
-def parse_dicom_json(text: str | bytes) -> Any:
-    """DICOM JSON text as `json.loads` reads it.
-
-    orjson parses the thousands of small objects of a report about 1.5 times as fast. What it
-    refuses and `json` accepts (NaN, Infinity and lone surrogates, which `json.dumps` writes) is
-    read by `json`, so every stored document reads as before. One difference is left: orjson
-    reads an integer beyond 64 bits, which no DICOM value representation holds, as a float.
-    """
-    with CollectorPause():
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return json.loads(text)
-
-
-class CollectorPause:
-    """The cyclic garbage collector paused while a DICOM JSON tree is built or read (`with`).
-
-    The collector runs every 700 new containers and walks every young one. A report parsed from
-    text is thousands of young containers: it went over the half-built tree again and again (half
-    of orjson's time on a typical report), and over the new tree again while its rows were
-    extracted (a fifth of parsing and extracting one report). Neither a parsed JSON tree nor what
-    the extractor makes of it holds a cycle, so reference counting frees all of it and nothing is
-    lost by the pause. The pause is process-wide: keep it to one document at a time.
-
-    A class rather than a generator-based context manager: leaving a generator allocates, which
-    would start a collection over the tree the moment the collector is back.
-    """
-
-    def __enter__(self) -> None:
-        self.collecting = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.collecting:  # a caller who had paused it keeps it paused
-            gc.enable()
 
 
 def dataset_from_json(metadata: Mapping[str, Any]) -> tuple[Dataset, list[ParseWarning]]:

@@ -130,9 +130,18 @@ class InstancePuller:
                 client.close()
             self._clients.clear()
 
-    def pull(self, study_uid: str, series_uid: str, sop_instance_uid: str) -> PulledInstance:
+    def pull(
+        self,
+        study_uid: str,
+        series_uid: str,
+        sop_instance_uid: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> PulledInstance:
+        """The instance's metadata (asked for unless it came with the study's), its frames
+        into its frames file, and an SR's measurement rows."""
         client = self.client()
-        metadata = client.instance_metadata_json(study_uid, series_uid, sop_instance_uid)
+        if metadata is None:
+            metadata = client.instance_metadata_json(study_uid, series_uid, sop_instance_uid)
         pulled = PulledInstance(
             study_uid=study_uid,
             series_uid=series_uid,

@@ -218,6 +218,11 @@ class _Run:
         # Whether studies are walked with one study-level instance search; cleared for the
         # rest of the run by the first server that refuses it. Pool threads only clear it.
         self.study_level_walk = True
+        # Likewise for the study's metadata in one answer, tried before that search.
+        self.study_metadata_walk = True
+        # Metadata that came with a study's walk, by SOP Instance UID, until its pull starts:
+        # that pull then asks only for the frames.
+        self.prefetched: dict[str, dict[str, Any]] = {}
         self._last_saved = 0.0
 
     # --- bookkeeping --------------------------------------------------------------------------
@@ -313,20 +318,51 @@ class _Run:
                 changed.append(study)
         return changed
 
-    def _walk(
-        self, puller: InstancePuller, study: Study
-    ) -> list[tuple[dict[str, Any], QidoResult]]:
-        """Pool task: a study's series and each series' instances (QIDO only, no store).
+    def _walk(self, puller: InstancePuller, study: Study) -> _Walked:
+        """Pool task: a study's series and each series' instances (no store).
 
-        One study-level instance search where the server has it; series by series (one search
-        for the series, one per series for its instances) where it has not.
+        Where the server has them, the study's metadata in one answer (which also makes every
+        instance's own metadata request unnecessary), else one study-level instance search;
+        series by series (one search for the series, one per series for its instances) where
+        it has neither.
         """
         client = puller.client()
+        if self.study_metadata_walk:
+            walked = self._walk_study_metadata(client, study)
+            if walked is not None:
+                return _Walked(walked, with_metadata=True)
         if self.study_level_walk:
             walked = self._walk_study_level(client, study)
             if walked is not None:
-                return walked
-        return self._walk_series_by_series(client, study)
+                return _Walked(walked)
+        return _Walked(self._walk_series_by_series(client, study))
+
+    def _walk_study_metadata(
+        self, client: DicomwebClient, study: Study
+    ) -> list[tuple[dict[str, Any], QidoResult]] | None:
+        """The study's instances, each with its whole metadata, grouped by series; None to
+        search for them instead."""
+        try:
+            objects = client.study_metadata_json(study.study_uid)
+        except (HttpStatusError, NotDicomweb) as exc:
+            # Not every server has study-level metadata (or lets a proxy pass it).
+            self.study_metadata_walk = False
+            log.info(
+                "study metadata refused (%s, HTTP %s); searching each study's instances",
+                type(exc).__name__,
+                exc.status,
+            )
+            return None
+        except MalformedResponse:
+            return None  # e.g. over the size cap: the search and per-instance answers are smaller
+        if objects is None:
+            self.study_metadata_walk = False  # templates of another shape
+            return None
+        if not objects or (
+            study.remote_instance_count and len(objects) < study.remote_instance_count
+        ):
+            return None  # none, or fewer than the study counts: let the search find them
+        return _grouped_by_series(QidoResult(matches=objects))
 
     def _walk_study_level(
         self, client: DicomwebClient, study: Study
@@ -375,10 +411,9 @@ class _Run:
             walked.append(({}, series_result))
         return walked
 
-    def _queue_pulls(
-        self, study: Study, walked: list[tuple[dict[str, Any], QidoResult]]
-    ) -> list[tuple[Series, str]]:
+    def _queue_pulls(self, study: Study, walk: _Walked) -> list[tuple[Series, str]]:
         """Store the walked series; return the instances still to pull."""
+        walked = walk.series
         if walked and not walked[-1][0]:
             self._complete(walked.pop()[1], "the study's series", study.study_uid)
         series_rows = upserts.upsert_series(self.integration_id, study, [s for s, _ in walked])
@@ -393,6 +428,8 @@ class _Run:
                 letter = self.failing.get(uid)
                 if uid not in known and not (letter and letter.dead):
                     work.append((series, uid))
+                    if walk.with_metadata:
+                        self.prefetched[uid] = instance
         return work
 
     # --- pulling ------------------------------------------------------------------------------
@@ -425,7 +462,13 @@ class _Run:
                     elif to_pull:
                         series, uid = to_pull.pop()
                         pulls[
-                            pool.submit(puller.pull, series.study_uid, series.series_uid, uid)
+                            pool.submit(
+                                puller.pull,
+                                series.study_uid,
+                                series.series_uid,
+                                uid,
+                                self.prefetched.pop(uid, None),
+                            )
                         ] = (series, uid)
                     else:
                         break  # the walks under way will bring the next pulls
@@ -551,6 +594,15 @@ class _Run:
         if self.progress:
             self.progress(self.run)
         return SyncOutcome(self.run, self.errors)
+
+
+@dataclass
+class _Walked:
+    """A study's series, each with its instances, as one walk found them."""
+
+    series: list[tuple[dict[str, Any], QidoResult]]
+    # Whether each instance came with its whole metadata (the study's metadata answer).
+    with_metadata: bool = False
 
 
 def _search_window(puller: InstancePuller, window: DateRange) -> QidoResult:
