@@ -176,34 +176,20 @@ class PathTemplates:
         Derived, not a sixth setting: the standard resource sits beside the series one. A
         template of another shape names a server whose paths cannot be guessed: None.
         """
-        template = self.instances.rstrip("/")
-        if not template.endswith(_SERIES_INSTANCES):
-            return None
-        study_level = template[: -len(_SERIES_INSTANCES)] + "/instances"
-        found = set(_PLACEHOLDER.findall(study_level))
-        return study_level if found == {_S.value} else None
+        return _at_study_level(self.instances, _SERIES_INSTANCES, "/instances")
 
     def study_instances_path(self, study_uid: str) -> str | None:
-        values = {_S: check_uid(study_uid, what="Study Instance UID")}
-        template = self.study_instances
-        return None if template is None else _expand(template, values)
+        return _expand_at_study_level(self.study_instances, study_uid)
 
     @property
     def study_metadata(self) -> str | None:
         """The study's metadata in one answer (PS3.18 §10.4.1.1.2, `studies/{study}/metadata`),
         when the metadata template has the standard `…/series/%{series_uid}/instances/
         %{instance_uid}/metadata` ending; derived like `study_instances`, else None."""
-        template = self.metadata.rstrip("/")
-        if not template.endswith(_INSTANCE_METADATA):
-            return None
-        study_level = template[: -len(_INSTANCE_METADATA)] + "/metadata"
-        found = set(_PLACEHOLDER.findall(study_level))
-        return study_level if found == {_S.value} else None
+        return _at_study_level(self.metadata, _INSTANCE_METADATA, "/metadata")
 
     def study_metadata_path(self, study_uid: str) -> str | None:
-        values = {_S: check_uid(study_uid, what="Study Instance UID")}
-        template = self.study_metadata
-        return None if template is None else _expand(template, values)
+        return _expand_at_study_level(self.study_metadata, study_uid)
 
     def metadata_path(self, study_uid: str, series_uid: str, instance_uid: str) -> str:
         return _expand(self.metadata, _instance_values(study_uid, series_uid, instance_uid))
@@ -231,3 +217,18 @@ def _expand(template: str, values: dict[Placeholder, str]) -> str:
         return values[Placeholder(match.group(1))]
 
     return _PLACEHOLDER.sub(replace, template).lstrip("/")
+
+
+def _at_study_level(template: str, ending: str, resource: str) -> str | None:
+    """`template` with its standard per-instance or per-series `ending` replaced by the study's
+    `resource`, when it has that ending and only the study's placeholder is left."""
+    template = template.rstrip("/")
+    if not template.endswith(ending):
+        return None
+    study_level = template[: -len(ending)] + resource
+    return study_level if set(_PLACEHOLDER.findall(study_level)) == {_S.value} else None
+
+
+def _expand_at_study_level(template: str | None, study_uid: str) -> str | None:
+    values = {_S: check_uid(study_uid, what="Study Instance UID")}
+    return None if template is None else _expand(template, values)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from core.dicomweb import (
     DateRange,
@@ -71,6 +71,8 @@ WALKS_AHEAD = 2
 # Instances stored per transaction at most; a crash loses at most these rows, whose files
 # are complete on disk and are not fetched again.
 STORE_BATCH = 50
+
+_Answer = TypeVar("_Answer")
 
 
 class SyncBusy(PacsbridgeError):
@@ -215,11 +217,9 @@ class _Run:
         self.errors: list[dict[str, Any]] = []
         self.failing: dict[str, DeadLetter] = {}
         self.study_dates: dict[str, str | None] = {}
-        # Whether studies are walked with one study-level instance search; cleared for the
-        # rest of the run by the first server that refuses it. Pool threads only clear it.
-        self.study_level_walk = True
-        # Likewise for the study's metadata in one answer, tried before that search.
-        self.study_metadata_walk = True
+        # The study-level requests (see _walk) the server refused in this run; pool threads
+        # only add to it.
+        self.refused_levels: set[str] = set()
         # Metadata that came with a study's walk, by SOP Instance UID, until its pull starts:
         # that pull then asks only for the frames.
         self.prefetched: dict[str, dict[str, Any]] = {}
@@ -324,76 +324,53 @@ class _Run:
         Where the server has them, the study's metadata in one answer (which also makes every
         instance's own metadata request unnecessary), else one study-level instance search;
         series by series (one search for the series, one per series for its instances) where
-        it has neither.
+        it has neither, or where a study-level answer may be incomplete: capped, mis-paged,
+        empty, or short of the instances the study counts (a partial implementation). The
+        series walk pages each series on its own and records what it cannot complete.
         """
         client = puller.client()
-        if self.study_metadata_walk:
-            walked = self._walk_study_metadata(client, study)
+        uid = study.study_uid
+        objects = self._study_level("study metadata", lambda: client.study_metadata_json(uid))
+        if objects and not _short_of(study, len(objects)):
+            walked = _grouped_by_series(QidoResult(matches=objects))
             if walked is not None:
                 return _Walked(walked, with_metadata=True)
-        if self.study_level_walk:
-            walked = self._walk_study_level(client, study)
+        result = self._study_level(
+            "study-level instance search",
+            lambda: client.search_study_instances(uid, includefields=STUDY_INSTANCE_FIELDS),
+        )
+        if result and not result.truncated and not _short_of(study, len(result.matches)):
+            walked = _grouped_by_series(result)
             if walked is not None:
                 return _Walked(walked)
         return _Walked(self._walk_series_by_series(client, study))
 
-    def _walk_study_metadata(
-        self, client: DicomwebClient, study: Study
-    ) -> list[tuple[dict[str, Any], QidoResult]] | None:
-        """The study's instances, each with its whole metadata, grouped by series; None to
-        search for them instead."""
-        try:
-            objects = client.study_metadata_json(study.study_uid)
-        except (HttpStatusError, NotDicomweb) as exc:
-            # Not every server has study-level metadata (or lets a proxy pass it).
-            self.study_metadata_walk = False
-            log.info(
-                "study metadata refused (%s, HTTP %s); searching each study's instances",
-                type(exc).__name__,
-                exc.status,
-            )
-            return None
-        except MalformedResponse:
-            return None  # e.g. over the size cap: the search and per-instance answers are smaller
-        if objects is None:
-            self.study_metadata_walk = False  # templates of another shape
-            return None
-        if not objects or (
-            study.remote_instance_count and len(objects) < study.remote_instance_count
-        ):
-            return None  # none, or fewer than the study counts: let the search find them
-        return _grouped_by_series(QidoResult(matches=objects))
+    def _study_level(self, level: str, ask: Callable[[], _Answer | None]) -> _Answer | None:
+        """One study-level answer, or None to ask a level lower.
 
-    def _walk_study_level(
-        self, client: DicomwebClient, study: Study
-    ) -> list[tuple[dict[str, Any], QidoResult]] | None:
-        """The study's instances grouped by series, or None to walk it series by series."""
+        A server without the resource (dcm4chee-arc before ARCH-193 answered the instance
+        search 404; a proxy may pass only the five configured paths), or templates it cannot
+        be derived from, mean that level is not asked again in this run. An answer over the
+        size cap or damaged costs only this study: the answers a level lower are smaller.
+        """
+        if level in self.refused_levels:
+            return None
         try:
-            result = client.search_study_instances(
-                study.study_uid, includefields=STUDY_INSTANCE_FIELDS
-            )
+            answer = ask()
         except (HttpStatusError, NotDicomweb) as exc:
-            # The server has no such resource (dcm4chee-arc before ARCH-193 answered it 404;
-            # a proxy may pass only the five configured paths): ask no more in this run.
-            self.study_level_walk = False
+            self.refused_levels.add(level)
             log.info(
-                "study-level instance search refused (%s, HTTP %s); walking series by series",
+                "%s refused (%s, HTTP %s); asking a level lower",
+                level,
                 type(exc).__name__,
                 exc.status,
             )
             return None
         except MalformedResponse:
-            return None  # e.g. one answer over the size cap: the per-series answers are smaller
-        if result is None:
-            self.study_level_walk = False  # templates of another shape
             return None
-        if result.truncated or not result.matches:
-            # A capped or mis-paged answer, or none where the study has instances: the series
-            # walk pages each series on its own and records what it cannot complete.
-            return None
-        if study.remote_instance_count and len(result.matches) < study.remote_instance_count:
-            return None  # fewer than the study counts: a partial implementation; ask per series
-        return _grouped_by_series(result)
+        if answer is None:
+            self.refused_levels.add(level)
+        return answer
 
     def _walk_series_by_series(
         self, client: DicomwebClient, study: Study
@@ -594,6 +571,11 @@ class _Run:
         if self.progress:
             self.progress(self.run)
         return SyncOutcome(self.run, self.errors)
+
+
+def _short_of(study: Study, found: int) -> bool:
+    """Fewer instances than the study counts (when the PACS gave a count)."""
+    return bool(study.remote_instance_count) and found < (study.remote_instance_count or 0)
 
 
 @dataclass
