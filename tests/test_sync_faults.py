@@ -26,6 +26,7 @@ from sqlmodel import select
 
 from core import files, store
 from core.dicomweb import RetryPolicy
+from core.dicomweb import _client as dicomweb_client
 from core.dicomweb._transport import CHUNK_SIZE
 from core.integrations import add_integration
 from core.settings.auth import AuthKind
@@ -447,6 +448,24 @@ def test_study_metadata_short_of_the_study_count_falls_back_to_the_search(mock):
     study_level, instance_level = metadata_requests(pacs)
     assert (len(study_level), len(instance_level)) == (1, 6)
     assert [len(requests) for requests in walk_requests(pacs)] == [1, 0]
+
+
+def test_study_metadata_over_its_cap_is_asked_instance_by_instance(mock, monkeypatch):
+    # Parsed DICOM JSON takes about 9 times its text: a huge study is not held whole.
+    monkeypatch.setattr(dicomweb_client, "STUDY_METADATA_MAX_BYTES", 2_000)
+    first, second = exam(n_series=2), exam(n_series=1)
+    pacs = FakePacs(mock, first + second)
+    pacs.study_metadata_status = 200
+    pacs.study_level_status = 200
+    register()
+
+    outcome = sync()
+
+    assert (outcome.ok, outcome.errors) == (True, [])
+    assert stored() == {ds.SOPInstanceUID for ds in first + second}
+    study_level, instance_level = metadata_requests(pacs)
+    assert len(study_level) == 2  # too large is this study's answer, not a refusal
+    assert len(instance_level) == len(first + second)
 
 
 def walk_requests(pacs: FakePacs) -> tuple[list[str], list[str]]:

@@ -95,6 +95,11 @@ class SavedFrame:
 NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"})
 # Bytes around the parts of a frames answer (delimiters, part headers), allowed per part.
 PART_OVERHEAD_BYTES = 64 * 1024
+# The largest study metadata answer read whole. Parsed, DICOM JSON takes about 9 times its
+# text in memory, and a sync holds a walked study's metadata until its pulls start: 8 MB
+# (some 1,600 images or 200 SRs) keeps that near 70 MB; a larger study is asked for
+# instance by instance, each answer within the integration's cap.
+STUDY_METADATA_MAX_BYTES = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -208,9 +213,16 @@ class DicomwebClient:
 
     # --- requests -------------------------------------------------------------------------------
 
-    def _get(self, url: str, headers: dict[str, str], *, stream: bool = False) -> requests.Response:
+    def _get(
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        stream: bool = False,
+        max_bytes: int | None = None,
+    ) -> requests.Response:
         try:
-            return self.transport.get(url, headers=headers, stream=stream)
+            return self.transport.get(url, headers=headers, stream=stream, max_bytes=max_bytes)
         except AuthenticationRejected as exc:
             # An OAuth2 token can be revoked or expire early: one fresh token, one more try.
             # Not when the identity provider itself refused: asking again changes nothing.
@@ -218,10 +230,10 @@ class DicomwebClient:
             if not isinstance(auth, ClientCredentials) or isinstance(exc, TokenRequestFailed):
                 raise
             auth.invalidate()
-            return self.transport.get(url, headers=headers, stream=stream)
+            return self.transport.get(url, headers=headers, stream=stream, max_bytes=max_bytes)
 
-    def _get_json(self, url: str) -> list[dict[str, Any]]:
-        response = self._get(url, {"Accept": self.preset.qido_accept})
+    def _get_json(self, url: str, *, max_bytes: int | None = None) -> list[dict[str, Any]]:
+        response = self._get(url, {"Accept": self.preset.qido_accept}, max_bytes=max_bytes)
         return parse_dicom_json(response, url)
 
     # --- QIDO-RS (PS3.18 §10.6) -----------------------------------------------------------------
@@ -411,14 +423,16 @@ class DicomwebClient:
         the DICOM JSON objects the server sent, each checked to be an instance of this study.
 
         None when the integration's templates name no such path (see
-        `PathTemplates.study_metadata`): ask instance by instance instead.
+        `PathTemplates.study_metadata`): ask instance by instance instead. An answer over
+        STUDY_METADATA_MAX_BYTES is ResponseTooLarge, whatever the integration's cap.
         """
         path = self.templates.study_metadata_path(study_uid)
         if path is None:
             return None
         url = self.url(path)
         by_uid: dict[str | None, dict[str, Any]] = {}
-        for obj in self._get_json(url):
+        cap = min(self.max_response_bytes, STUDY_METADATA_MAX_BYTES)
+        for obj in self._get_json(url, max_bytes=cap):
             returned = dj.text(obj, dj.STUDY_INSTANCE_UID)
             if returned is not None and returned != study_uid:
                 raise MalformedResponse(

@@ -476,11 +476,18 @@ class Transport:
                     break
         _load_body(response, prefix[:ERROR_BODY_BYTES])
 
-    def get(self, url: str, *, headers: dict[str, str], stream: bool = False) -> requests.Response:
+    def get(
+        self,
+        url: str,
+        *,
+        headers: dict[str, str],
+        stream: bool = False,
+        max_bytes: int | None = None,
+    ) -> requests.Response:
         """GET `url`; return a 2xx response or raise the PacsError that explains the failure.
 
-        Unless `stream`, the body is read here (within the cap and deadline) and a cut body
-        is retried like a failed connection.
+        Unless `stream`, the body is read here (within `max_bytes`, default the JSON cap, and
+        the deadline) and a cut body is retried like a failed connection.
         """
         # identity: no gzip bomb, and gzip makes Orthanc ~10× slower on big frames.
         headers = {"Accept-Encoding": "identity", **headers}
@@ -503,7 +510,9 @@ class Transport:
                     if response.status_code >= 300:
                         self._read_error_body(response, url)
                     elif not stream:
-                        _load_body(response, b"".join(self.chunks(response, url)))
+                        _load_body(
+                            response, b"".join(self.chunks(response, url, max_bytes=max_bytes))
+                        )
             except RETRYABLE_ERRORS:
                 if last_try:
                     raise
