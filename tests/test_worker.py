@@ -61,6 +61,7 @@ from pacsbridge.cli import main
 from pacsbridge.demo import synthetic
 from worker import defaults
 from worker import scheduler as worker_module
+from worker import service as worker_service
 from worker.scheduler import Worker
 
 DEADLINE_S = 30.0
@@ -650,6 +651,9 @@ def test_a_worker_with_another_key_than_the_fleets_refuses_to_start_in_one_line(
     other_key.write_bytes(Fernet.generate_key())
     other_key.chmod(0o600)
     monkeypatch.setenv("PACSBRIDGE_KEY_FILE", str(other_key))
+    # The worker sets up the process's logging for a service manager; in-process that would
+    # leave a handler on this test's captured stderr, which later tests would log into.
+    monkeypatch.setattr(worker_service, "configure_logging", lambda **_: None)
 
     code = main(["worker", "--claim-interval", "0.2"])
 
