@@ -332,7 +332,7 @@ class _Run:
         uid = study.study_uid
         objects = self._study_level("study metadata", lambda: client.study_metadata_json(uid))
         if objects and not _short_of(study, len(objects)):
-            walked = _grouped_by_series(QidoResult(matches=objects))
+            walked = _grouped_by_series(objects)
             if walked is not None:
                 return _Walked(walked, with_metadata=True)
         result = self._study_level(
@@ -340,7 +340,7 @@ class _Run:
             lambda: client.search_study_instances(uid, includefields=STUDY_INSTANCE_FIELDS),
         )
         if result and not result.truncated and not _short_of(study, len(result.matches)):
-            walked = _grouped_by_series(result)
+            walked = _grouped_by_series(result.matches)
             if walked is not None:
                 return _Walked(walked)
         return _Walked(self._walk_series_by_series(client, study))
@@ -575,7 +575,8 @@ class _Run:
 
 def _short_of(study: Study, found: int) -> bool:
     """Fewer instances than the study counts (when the PACS gave a count)."""
-    return bool(study.remote_instance_count) and found < (study.remote_instance_count or 0)
+    counted = study.remote_instance_count
+    return counted is not None and found < counted
 
 
 @dataclass
@@ -593,21 +594,21 @@ def _search_window(puller: InstancePuller, window: DateRange) -> QidoResult:
 
 
 def _grouped_by_series(
-    result: QidoResult,
+    instances: list[dict[str, Any]],
 ) -> list[tuple[dict[str, Any], QidoResult]] | None:
-    """A study-level instance answer as the series walk's (series, instances) pairs; None
-    when an instance lacks a valid series UID (it could not be placed)."""
+    """A study's instances (a study-level answer) as the series walk's (series, instances)
+    pairs; None when an instance lacks a valid series UID (it could not be placed)."""
     by_series: dict[str, list[dict[str, Any]]] = {}
-    for instance in result.matches:
+    for instance in instances:
         series_uid = dj.text(instance, dj.SERIES_INSTANCE_UID)
         if series_uid is None or not is_uid(series_uid):
             return None
         by_series.setdefault(series_uid, []).append(instance)
     walked = []
-    for instances in by_series.values():
-        series = {tag: instances[0][tag] for tag in SERIES_OF_INSTANCE if tag in instances[0]}
-        series[dj.NUMBER_OF_SERIES_RELATED_INSTANCES] = {"vr": "IS", "Value": [len(instances)]}
-        walked.append((series, QidoResult(matches=instances)))
+    for members in by_series.values():
+        series = {tag: members[0][tag] for tag in SERIES_OF_INSTANCE if tag in members[0]}
+        series[dj.NUMBER_OF_SERIES_RELATED_INSTANCES] = {"vr": "IS", "Value": [len(members)]}
+        walked.append((series, QidoResult(matches=members)))
     return walked
 
 
