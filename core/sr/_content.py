@@ -18,7 +18,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-from ._codes import Code, normalized_code
+from ._codes import Code
 from ._elements import (
     LIST_TYPES,
     Attributes,
@@ -134,6 +134,7 @@ class _Reader:
 
     def __init__(self, access: ElementAccess) -> None:
         self.access = access
+        self.is_item = access.is_item
         self.warnings: list[ParseWarning] = []
         # Filled by the adapter, which does not know positions; emptied into `warnings`.
         self.problems: list[str] = []
@@ -151,7 +152,7 @@ class _Reader:
 
     def item(self, node: Any, position: tuple[int, ...]) -> ContentItem:
         self.items += 1
-        if not self.access.is_item(node):
+        if not self.is_item(node):
             self.warn(position, f"content item is a {type(node).__name__}, not a dataset")
             return ContentItem(position, "", "", None)
         values = self.access.read(node, _ITEM, self.problems)
@@ -198,6 +199,8 @@ class _Reader:
         return items
 
     def first_item(self, sequence: Any, position: tuple[int, ...], what: str) -> Any:
+        if type(sequence) in LIST_TYPES and len(sequence) == 1 and self.is_item(sequence[0]):
+            return sequence[0]  # the usual shape: a sequence of one item
         if sequence is None:
             return None
         if type(sequence) not in LIST_TYPES:
@@ -208,7 +211,7 @@ class _Reader:
         if len(sequence) > 1:
             self.warn(position, f"{what} has {len(sequence)} items; the first was used")
         first = sequence[0]
-        if not self.access.is_item(first):
+        if not self.is_item(first):
             self.warn(position, f"{what} is not a sequence of items")
             return None
         return first
@@ -216,18 +219,18 @@ class _Reader:
     def code(self, sequence: Any, position: tuple[int, ...], what: str) -> Code | None:
         if type(sequence) in LIST_TYPES and len(sequence) == 1:
             node = sequence[0]  # the usual shape, read without further checks
-            if not self.access.is_item(node):
+            if not self.is_item(node):
                 node = self.first_item(sequence, position, what)  # which says why
         else:
             node = self.first_item(sequence, position, what)
         if node is None:
             return None
-        value, scheme, meaning = self.access.code(node, self.problems)
+        code = self.access.code(node, self.problems)
         if self.problems:
             self.report_problems(position)
-        if not value or not scheme:
+        if not code.value or not code.scheme:
             self.warn(position, f"{what} lacks a code value or a coding scheme designator")
-        return normalized_code(scheme, value, meaning)
+        return code
 
     def value(self, value_type: str, values: dict[int, Any], position: tuple[int, ...]) -> Any:
         if value_type == "CODE":

@@ -23,6 +23,8 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
+from ._codes import Code, normalized_code
+
 
 class Attributes:
     """Attributes read together from one item, known by tag (pydicom) and by JSON key."""
@@ -59,9 +61,10 @@ class ElementAccess(Protocol):
         appended to `problems` and left out."""
         ...
 
-    def code(self, item: Any, problems: list[str]) -> tuple[str, str, str]:
-        """The code value (Long Code Value or URN Code Value when Code Value is absent), the
-        coding scheme designator and the code meaning of a code item; "" for what is absent."""
+    def code(self, item: Any, problems: list[str]) -> Code:
+        """The code of a code item: its code value (Long Code Value or URN Code Value when Code
+        Value is absent), coding scheme designator and code meaning, "" for what is absent,
+        normalized as pacsbridge compares codes (`normalized_code`)."""
         ...
 
 
@@ -89,8 +92,8 @@ class DatasetAccess:
                 problems.append(f"attribute {tag:08X} could not be decoded ({exc})")
         return values
 
-    def code(self, item: Dataset, problems: list[str]) -> tuple[str, str, str]:
-        return _code_texts(self.read(item, _CODE, problems))
+    def code(self, item: Dataset, problems: list[str]) -> Code:
+        return _code(self.read(item, _CODE, problems))
 
 
 class JsonAccess:
@@ -130,18 +133,28 @@ class JsonAccess:
             values[tag] = _json_value(key, element, problems)
         return values
 
-    def code(self, item: Mapping[Any, Any], problems: list[str]) -> tuple[str, str, str]:
-        # The usual shape first, read directly: three arrays of one string each.
+    def code(self, item: Mapping[Any, Any], problems: list[str]) -> Code:
+        # The usual shape first, read directly: three arrays of one string each, which a
+        # report repeats for the same few dozen codes.
         try:
             [value] = item["00080100"]["Value"]
             [scheme] = item["00080102"]["Value"]
             [meaning] = item["00080104"]["Value"]
+            texts = (value, scheme, meaning)
+            code = _USUAL_CODES.get(texts)  # TypeError for a list or an object among them
         except (KeyError, TypeError, ValueError):
-            value = scheme = meaning = None
+            value = scheme = meaning = code = None
+        if code is not None:
+            return code
         if type(value) is str and type(scheme) is str and type(meaning) is str:
-            return value.strip(), scheme.strip(), meaning.strip()
+            if len(_USUAL_CODES) >= _USUAL_CODES_KEPT:
+                _USUAL_CODES.clear()  # a stream of distinct codes must not grow it unbounded
+            code = _USUAL_CODES[texts] = normalized_code(
+                scheme.strip(), value.strip(), meaning.strip()
+            )
+            return code
         # A long or URN code value, no meaning, lower-case keys or a damaged code.
-        return _code_texts(self.read(item, _CODE, problems))
+        return _code(self.read(item, _CODE, problems))
 
 
 def _json_value(key: str, element: Any, problems: list[str]) -> Any:
@@ -167,13 +180,19 @@ def _json_value(key: str, element: Any, problems: list[str]) -> Any:
     return value or None
 
 
-def _code_texts(values: dict[int, Any]) -> tuple[str, str, str]:
+def _code(values: dict[int, Any]) -> Code:
     code_value = values.get(CODE_VALUE) or values.get(LONG_CODE_VALUE)
-    return (
-        text(code_value or values.get(URN_CODE_VALUE)),
+    return normalized_code(
         text(values.get(CODING_SCHEME_DESIGNATOR)),
+        text(code_value or values.get(URN_CODE_VALUE)),
         text(values.get(CODE_MEANING)),
     )
+
+
+# Codes of the usual DICOM JSON shape by their three texts as sent, stripped or not: looked up
+# before anything else is checked, as most codes of a report are repeats.
+_USUAL_CODES: dict[tuple[str, str, str], Code] = {}
+_USUAL_CODES_KEPT = 4096
 
 
 DATASET_ACCESS = DatasetAccess()

@@ -20,6 +20,7 @@ from core.dicomweb.dicom_json import CollectorPause, parse_text
 from core.sr import (
     Code,
     CompositeReference,
+    _elements,
     dataset_from_json,
     dump_tree,
     extract_measurements,
@@ -332,6 +333,24 @@ def test_lower_case_keys_long_code_values_and_missing_vrs() -> None:
     assert image_item.value_type == "IMAGE"
     assert image_item.value == CompositeReference("1.2.840.10008.5.1.4.1.1.6.1", "1.2.3.4", (3, 7))
     assert tree.warnings == []
+
+
+def test_repeated_codes_are_read_alike_and_their_cache_stays_bounded() -> None:
+    b = Builder(Variant())
+    names = [b.item("CONTAINS", "TEXT", (f"9{n:05}", "99TEST", f"Label {n}")) for n in range(5000)]
+    for name in names:
+        name.TextValue = "x"
+    metadata = b.document(*names).to_json_dict()
+    padded = metadata["0040A730"]["Value"][-1]["0040A043"]["Value"][0]["00080100"]
+    padded["Value"] = [f" {padded['Value'][0]} "]  # the same code as sent with spaces
+    first = walk(metadata)
+    again = walk(metadata)  # the same texts again: read from the cache
+    concepts = [item.concept for item in first.root.children]
+    assert concepts == [item.concept for item in again.root.children]
+    assert [code.meaning for code in concepts] == [f"Label {n}" for n in range(5000)]
+    assert concepts[-1] == Code("99TEST", "904999")  # stripped as any other code
+    assert first.warnings == again.warnings == []
+    assert len(_elements._USUAL_CODES) <= _elements._USUAL_CODES_KEPT < 5000
 
 
 def test_json_that_is_not_an_object_read_directly() -> None:
