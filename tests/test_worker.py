@@ -384,6 +384,29 @@ def test_a_dead_workers_run_is_taken_over_once_its_lease_runs_out():
         assert db.get(SyncLock, integration_id).worker == "worker-b"
 
 
+def test_a_lock_names_the_worker_whose_run_holds_it():
+    integration_id = offline_integration()
+    plan_timetable()
+    due_now(integration_id)
+    (claim,) = claim_due_syncs("worker-a", 1)
+    # The run the worker starts for its claim takes the lock on and keeps the worker's name.
+    assert sync_lock.acquire_lock(integration_id, claim.owner)
+    with store.session() as db:
+        assert db.get(SyncLock, integration_id).worker == "worker-a"
+        db.execute(
+            update(SyncLock)
+            .where(SyncLock.integration_id == integration_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+    # worker-a died; a `pacsbridge sync` by hand takes the expired lock over as its own.
+    assert sync_lock.acquire_lock(integration_id, ELSEWHERE)
+    with store.session() as db:
+        lock = db.get(SyncLock, integration_id)
+        assert (lock.owner, lock.worker) == (ELSEWHERE, None)
+    assert not sync_lock.acquire_lock(integration_id, claim.owner, "worker-a")
+
+
 def test_a_worker_takes_no_more_syncs_than_it_has_free_slots(monkeypatch):
     clinics = [offline_integration(f"clinic-{n}") for n in range(5)]
     plan_timetable()

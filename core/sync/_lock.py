@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from core import store
 from core.store import SyncLock, SyncRun, utcnow
@@ -17,33 +18,40 @@ def acquire_lock(integration_id: int, owner: str, worker: str | None = None) -> 
     with store.session() as db:
         lock = db.get(SyncLock, integration_id)
         if lock is None:
-            db.add(
-                SyncLock(
-                    integration_id=integration_id,
-                    owner=owner,
-                    worker=worker,
-                    expires_at=lease_until(),
+            return take_lock(db, integration_id, None, owner, worker)
+        if lock.owner == owner:  # a run taking on the lock its worker claimed for it
+            return take_lock(db, integration_id, lock, owner, worker or lock.worker)
+        if is_expired(lock.expires_at) or owner_is_dead(lock.owner):
+            return take_lock(db, integration_id, lock, owner, worker)
+        return False
+
+
+def take_lock(
+    db: Session, integration_id: int, held: SyncLock | None, owner: str, worker: str | None
+) -> bool:
+    """Take the integration's lock within `db`'s transaction: a new row when none was `held`,
+    else the held row, on condition that its owner is still the one read, so that of two
+    processes taking the same lock one wins."""
+    if held is None:
+        try:
+            with db.begin_nested():
+                db.add(
+                    SyncLock(
+                        integration_id=integration_id,
+                        owner=owner,
+                        worker=worker,
+                        expires_at=lease_until(),
+                    )
                 )
-            )
-            try:
-                db.flush()
-            except IntegrityError:  # another process inserted it first
-                db.rollback()
-                return False
-            return True
-        if (
-            lock.owner != owner
-            and not is_expired(lock.expires_at)
-            and not owner_is_dead(lock.owner)
-        ):
+        except IntegrityError:  # another worker, a request or `pacsbridge sync` took it
             return False
-        # Conditional update: of two processes taking over the same stale lock, one wins.
-        taken = db.execute(
-            update(SyncLock)
-            .where(SyncLock.integration_id == integration_id, SyncLock.owner == lock.owner)
-            .values(owner=owner, worker=worker or lock.worker, expires_at=lease_until())
-        )
-        return taken.rowcount == 1
+        return True
+    taken = db.execute(
+        update(SyncLock)
+        .where(SyncLock.integration_id == integration_id, SyncLock.owner == held.owner)
+        .values(owner=owner, worker=worker, expires_at=lease_until())
+    )
+    return taken.rowcount == 1
 
 
 def renew_lease(integration_id: int, owner: str, run_id: int) -> bool:

@@ -22,8 +22,8 @@ from sqlmodel import Session, col
 
 from core import store
 from core.store import Integration, SyncLock, SyncSchedule, utcnow
-from core.sync._lock import release_lock
-from core.sync._owners import lease_until, new_owner
+from core.sync._lock import release_lock, take_lock
+from core.sync._owners import new_owner
 from core.sync._runs import last_scheduled_start
 
 # At most this many rows are looked at per claim, so a claim stays one short transaction.
@@ -80,7 +80,7 @@ def claim_due_syncs(worker: str, limit: int) -> list[ScheduledRun]:
             owner = new_owner()
             # One savepoint per row: a row another worker claimed meanwhile is skipped alone.
             with db.begin_nested() as row:
-                if not _take_lock(db, schedule.integration_id, lock, owner, worker):
+                if not take_lock(db, schedule.integration_id, lock, owner, worker):
                     row.rollback()
                     continue
                 moved = db.execute(
@@ -166,30 +166,3 @@ def _due(db: Session, now: datetime, limit: int) -> list[tuple[SyncSchedule, int
     if db.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=SyncSchedule, skip_locked=True)
     return [tuple(row) for row in db.execute(query).all()]  # type: ignore[misc]
-
-
-def _take_lock(
-    db: Session, integration_id: int, stale: SyncLock | None, owner: str, worker: str
-) -> bool:
-    """The integration's lock for a run of `worker`'s: a new row, or the stale one taken over
-    (conditional on its old owner, so of two takers one wins)."""
-    if stale is None:
-        try:
-            with db.begin_nested():
-                db.add(
-                    SyncLock(
-                        integration_id=integration_id,
-                        owner=owner,
-                        worker=worker,
-                        expires_at=lease_until(),
-                    )
-                )
-        except IntegrityError:  # another worker, a request or `pacsbridge sync` took it
-            return False
-        return True
-    taken = db.execute(
-        update(SyncLock)
-        .where(SyncLock.integration_id == integration_id, SyncLock.owner == stale.owner)
-        .values(owner=owner, worker=worker, expires_at=lease_until(), run_id=None)
-    )
-    return taken.rowcount == 1
