@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.errors import PacsbridgeError
 from core.integrations import key_problem
+from core.store import open_store
+from dashboard._widgets import show_error
 from dashboard.auth import signed_in_user
 
 st.set_page_config(page_title="pacsbridge", page_icon="🩺", layout="wide")
 
+try:
+    open_store()  # signing in reads the store: a store that cannot be used is said first
+except PacsbridgeError as problem:
+    show_error(problem)
+    st.stop()
 user = signed_in_user()  # shows the login form and stops the run when nobody is signed in
 if (problem := key_problem()) is not None:
     # One line on every page instead of every clinic's connection failing without a reason.

@@ -18,7 +18,7 @@ from core import files, store
 from core.integrations import add_integration, get_integration, integration_secret
 from core.settings.auth import AuthKind
 from core.settings.model import IntegrationSettings
-from core.store import Instance, StoreConfigError, database_url
+from core.store import Instance, StoreConfigError, StoreNewerThanCode, database_url
 from core.store._schema import MIGRATIONS, current_revision
 from core.store_constants import HEAD
 from pacsbridge.cli import main
@@ -125,6 +125,34 @@ def test_several_processes_opening_a_new_store_at_once_all_succeed(store_backend
         None,
     )
     assert get_integration("clinic").auth_kind is AuthKind.NONE
+
+
+def test_a_store_upgraded_by_a_newer_pacsbridge_is_refused_and_left_as_it_is(store_backend, capsys):
+    add_integration(
+        IntegrationSettings(name="clinic", base_uri="https://pacs.clinic.example/dicom-web/"),
+        None,
+    )
+    with store.engine().begin() as connection:  # as a later version's upgrade leaves it
+        connection.execute(text("UPDATE alembic_version SET version_num = '9001'"))
+    store.dispose()
+
+    with pytest.raises(StoreNewerThanCode) as refused:
+        store.open_store()
+
+    assert "revision 9001" in str(refused.value)
+    assert f"its newest is {HEAD}" in str(refused.value)
+    assert "version that the other hosts run" in refused.value.hint
+    code = main(["integrations", "list"])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert err.startswith("error: the store's schema is at revision 9001")
+    assert "Traceback" not in err
+    engine = store._database.create_store_engine(database_url())
+    with engine.connect() as connection:
+        assert current_revision(connection) == "9001"
+        names = connection.execute(text("SELECT name FROM integration")).scalars().all()
+    engine.dispose()
+    assert names == ["clinic"]
 
 
 @pytest.mark.parametrize(

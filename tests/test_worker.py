@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
@@ -686,6 +686,21 @@ def test_a_worker_with_another_key_than_the_fleets_refuses_to_start_in_one_line(
     assert "PACSBRIDGE_KEY_FILE" in err
     assert "the-clinics-password" not in err
     assert live_workers() == []  # it never announced itself
+
+
+def test_a_worker_older_than_the_store_refuses_to_start_in_one_line(monkeypatch, capsys):
+    offline_integration("clinic")
+    with store.engine().begin() as connection:  # a newer pacsbridge upgraded the store
+        connection.execute(text("UPDATE alembic_version SET version_num = '9001'"))
+    store.dispose()
+    monkeypatch.setattr(worker_service, "configure_logging", lambda **_: None)
+
+    code = main(["worker", "--claim-interval", "0.2"])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: the store's schema is at revision 9001")
+    assert "Traceback" not in err
 
 
 def test_the_shared_key_file_is_used_wherever_it_is(pacsbridge_home, tmp_path, monkeypatch):

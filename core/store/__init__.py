@@ -20,7 +20,7 @@ from core.store._database import StoreConfigError, create_store_engine, database
 from core.store._measurements import CodeMapping, Measurement
 from core.store._models import Integration, utcnow
 from core.store._pulled import Instance, InstanceMetadata, Series, Study
-from core.store._schema import migrate
+from core.store._schema import StoreNewerThanCode, migrate
 from core.store._sync import (
     DeadLetter,
     HealthCheck,
@@ -50,6 +50,7 @@ __all__ = [
     "RunStatus",
     "Series",
     "StoreConfigError",
+    "StoreNewerThanCode",
     "StoreUnavailable",
     "Study",
     "SyncError",
@@ -64,6 +65,7 @@ __all__ = [
     "database_url",
     "dispose",
     "engine",
+    "open_store",
     "session",
     "store_outage",
     "utcnow",
@@ -84,6 +86,15 @@ def engine() -> Engine:
             migrate(created)
             _engines[url] = created
         return _engines[url]
+
+
+def open_store() -> None:
+    """Connect to the store and bring it to the current schema, or raise what stops that as
+    an error a person can act on (`StoreUnavailable`, `StoreNewerThanCode`, ...)."""
+    try:
+        engine()
+    except OperationalError as exc:
+        raise store_outage(exc) or exc from exc
 
 
 def dispose() -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
+from core.errors import PacsbridgeError
 from core.store_constants import HEAD
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -33,6 +34,16 @@ def current_revision(connection: Connection) -> str | None:
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+class StoreNewerThanCode(PacsbridgeError):
+    """The store was upgraded by a newer pacsbridge than this one (a fleet upgraded host by
+    host, or an older version started again): this code cannot read or write its tables."""
+
+    default_hint = (
+        "Install on this host the pacsbridge version that the other hosts run (or a newer one), "
+        "then start it again; an older version must not run against an upgraded store."
+    )
+
+
 def migrate(engine: Engine) -> str:
     """Upgrade the store to HEAD if it is not there; return the revision it is at."""
     with engine.connect() as connection:
@@ -40,10 +51,21 @@ def migrate(engine: Engine) -> str:
             return HEAD
     with _migration_lock(engine), _migration_engine(engine).begin() as connection:
         _adopt_legacy_store(connection)
-        if current_revision(connection) != HEAD:
+        revision = current_revision(connection)
+        if revision is not None and revision not in _known_revisions():
+            raise StoreNewerThanCode(
+                f"the store's schema is at revision {revision}, which this pacsbridge does not "
+                f"know (its newest is {HEAD}): a newer pacsbridge has upgraded the store"
+            )
+        if revision != HEAD:
             _upgrade(connection)
             _check_foreign_keys(connection)
         return current_revision(connection) or ""
+
+
+def _known_revisions() -> set[str]:
+    """This version's revisions, named by their files ("0007_users.py" is revision 0007)."""
+    return {path.name.partition("_")[0] for path in (MIGRATIONS / "versions").glob("[0-9]*.py")}
 
 
 def _migration_engine(engine: Engine) -> Engine:

@@ -207,6 +207,33 @@ def test_without_users_the_form_says_how_to_create_the_first_admin(app):
     assert "pacsbridge users add NAME --role admin" in [c.value for c in app.code]
 
 
+def test_a_store_upgraded_by_a_newer_pacsbridge_is_said_before_signing_in(app, admin):
+    with store.engine().begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9001'"))
+    store.dispose()
+
+    app.run()
+
+    assert not app.exception
+    assert ["revision 9001" in error.value for error in app.error] == [True]
+    assert "version that the other hosts run" in app.caption[0].value
+    assert not app.text_input  # no sign-in form that could only fail
+
+
+@pytest.mark.store_free
+def test_a_store_that_does_not_answer_is_said_without_its_password(app, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://clinic:s3cret@127.0.0.1:1/pacsbridge")
+    store.dispose()
+
+    app.run()
+
+    assert not app.exception
+    (error,) = app.error
+    assert "did not answer" in error.value
+    assert "s3cret" not in error.value
+    assert "database server named by $DATABASE_URL" in app.caption[0].value
+
+
 @pytest.mark.parametrize("page", MY_PAGES)
 def test_every_page_needs_sign_in(app, admin, page):
     app.run()
