@@ -59,7 +59,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # --python: the console script must start the new environment's interpreter.
         [sys.executable, "-m", "pip", "--python", str(bin_dir / "python"), "install",
          "--no-deps", "--no-index", "-q", str(wheel)],
-        capture_output=True, text=True,
+        # A PYTHONPATH naming the source tree would show pip its pacsbridge.egg-info as an
+        # installed pacsbridge, and pip would skip the wheel.
+        capture_output=True, text=True, env=_without_pythonpath(),
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
     # The dependencies, and nothing of pacsbridge: this site-packages' own .pth files (the
@@ -75,11 +77,14 @@ def run(installed: Path, *argv: str, env: dict[str, str]) -> subprocess.Complete
     )  # fmt: skip
 
 
+def _without_pythonpath() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 @pytest.fixture
 def env(pacsbridge_home: Path) -> dict[str, str]:
     # Without PYTHONPATH: nothing but the wheel may provide pacsbridge's packages.
-    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return {**inherited, "PACSBRIDGE_HOME": str(pacsbridge_home)}
+    return {**_without_pythonpath(), "PACSBRIDGE_HOME": str(pacsbridge_home)}
 
 
 def test_the_installed_packages_come_from_the_wheel(installed, env):
