@@ -35,6 +35,7 @@ from core.settings.model import IntegrationSettings
 from core.store import (
     RequestStatus,
     RunStatus,
+    StoreNewerThanCode,
     SyncLock,
     SyncRequest,
     SyncRun,
@@ -688,10 +689,15 @@ def test_a_worker_with_another_key_than_the_fleets_refuses_to_start_in_one_line(
     assert live_workers() == []  # it never announced itself
 
 
+def upgrade_store_elsewhere() -> None:
+    """What a newer pacsbridge's migration on another host leaves: a revision this one lacks."""
+    with store.engine().begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9001'"))
+
+
 def test_a_worker_older_than_the_store_refuses_to_start_in_one_line(monkeypatch, capsys):
     offline_integration("clinic")
-    with store.engine().begin() as connection:  # a newer pacsbridge upgraded the store
-        connection.execute(text("UPDATE alembic_version SET version_num = '9001'"))
+    upgrade_store_elsewhere()
     store.dispose()
     monkeypatch.setattr(worker_service, "configure_logging", lambda **_: None)
 
@@ -701,6 +707,58 @@ def test_a_worker_older_than_the_store_refuses_to_start_in_one_line(monkeypatch,
     assert code == 1
     assert err.startswith("error: the store's schema is at revision 9001")
     assert "Traceback" not in err
+
+
+def test_a_running_worker_takes_no_more_work_once_a_newer_pacsbridge_upgrades_the_store(
+    caplog,
+):
+    caplog.set_level(logging.INFO, logger="pacsbridge.worker")
+    offline_integration("clinic")
+    failures = []
+    worker = Worker(owner="worker-old", on_failure=failures.append)
+    upgrade_store_elsewhere()  # the worker's process keeps the store it opened before
+    request = request_sync("clinic")
+
+    assert worker.claim_work() == 0
+    assert worker.claim_work() == 0
+
+    assert [type(failure) for failure in failures] == [StoreNewerThanCode]  # told once
+    assert worker.failure is failures[0]
+    assert worker.stop_event.is_set()
+    assert get_request(request.id).status is RequestStatus.QUEUED  # left for an upgraded one
+    assert "revision 9001" in caplog.text
+    assert "this worker takes no more work and stops" in caplog.text
+
+
+def test_the_worker_command_exits_with_the_cause_once_the_store_is_upgraded_elsewhere(
+    pacsbridge_home: Path,
+):
+    offline_integration("clinic")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("pacsbridge")), "worker", "--claim-interval", "0.2"],
+        env={**os.environ, "PACSBRIDGE_HOME": str(pacsbridge_home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any("started" in line for line in lines), "the worker to start")
+        upgrade_store_elsewhere()
+        assert process.wait(timeout=DEADLINE_S) == 1
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    reader.join(DEADLINE_S)
+
+    log = "".join(lines)
+    assert "this worker takes no more work and stops" in log
+    assert "error: the store's schema is at revision 9001" in log
+    assert "hint: Install on this host the pacsbridge version" in log
+    assert "Traceback" not in log
 
 
 def test_the_shared_key_file_is_used_wherever_it_is(pacsbridge_home, tmp_path, monkeypatch):

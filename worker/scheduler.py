@@ -30,7 +30,7 @@ from sqlalchemy.exc import OperationalError
 from core.checks.health import check_health
 from core.errors import PacsbridgeError, SecretStoreError, UnknownIntegration
 from core.integrations import find_integration, key_problem
-from core.store import RunStatus, SyncRequest
+from core.store import RunStatus, StoreNewerThanCode, SyncRequest, check_not_upgraded
 from core.sync import (
     ScheduledRun,
     SyncBusy,
@@ -76,6 +76,7 @@ class Worker:
         health_minutes: float = defaults.HEALTH_MINUTES,
         lease_renew_s: float = LEASE_RENEW_S,
         busy_retry_s: float = BUSY_RETRY_S,
+        on_failure: Callable[[PacsbridgeError], object] | None = None,
     ) -> None:
         self.owner = owner or new_owner()
         self.slots = slots
@@ -85,6 +86,9 @@ class Worker:
         self.lease_renew_s = lease_renew_s
         self.busy_retry_s = busy_retry_s
         self.stop_event = threading.Event()
+        # Why the worker stopped taking work on its own, if it did; `on_failure` hears of it.
+        self.failure: PacsbridgeError | None = None
+        self.on_failure = on_failure
         self.scheduler = BackgroundScheduler(
             timezone=UTC, job_defaults={"max_instances": 1, "coalesce": True}
         )
@@ -145,9 +149,16 @@ class Worker:
         start due health checks. Returns how many syncs and requests were started."""
         if self.stop_event.is_set() or (self._store_down and not self._store_down.retry_due()):
             return 0
-        return self._guarded(self._claim) or 0
+        try:
+            return self._guarded(self._claim) or 0
+        except StoreNewerThanCode as exc:
+            self._give_up(exc)
+            return 0
 
     def _claim(self) -> int:
+        # Another host's newer pacsbridge may have migrated the store since this one opened
+        # it; this code must then write nothing more.
+        check_not_upgraded()
         started = 0
         while self._free_slots() > 0:
             request = claim_next_request(self.owner)
@@ -161,6 +172,15 @@ class Worker:
         for integration_id in claim_due_health_checks(defaults.HEALTH_THREADS, self.health_every):
             self._start(self._checks, self.run_health_check, integration_id, counted=False)
         return started
+
+    def _give_up(self, failure: PacsbridgeError) -> None:
+        """Take no more work, for a reason that waiting will not cure; running syncs end after
+        their in-flight items."""
+        log.error("%s; this worker takes no more work and stops", failure.describe())
+        self.failure = failure
+        self.stop_event.set()
+        if self.on_failure is not None:
+            self.on_failure(failure)
 
     def _free_slots(self) -> int:
         with self._in_flight_lock:

@@ -57,7 +57,9 @@ def main(
     slots: int = defaults.SLOTS,
     json_lines: bool = False,
 ) -> int:
-    """Run the worker until SIGTERM or SIGINT; the exit status is 0 after a graceful stop."""
+    """Run the worker until SIGTERM or SIGINT; the exit status is 0 after a graceful stop.
+
+    Raises what made the worker stop on its own (a store upgraded by a newer pacsbridge)."""
     configure_logging(json_lines=json_lines)
     stop_requested = threading.Event()
 
@@ -72,10 +74,17 @@ def main(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    worker = Worker(claim_interval_s=claim_interval_s, health_minutes=health_minutes, slots=slots)
+    worker = Worker(
+        claim_interval_s=claim_interval_s,
+        health_minutes=health_minutes,
+        slots=slots,
+        on_failure=lambda _failure: stop_requested.set(),
+    )
     worker.start()
     try:
         stop_requested.wait()
     finally:
         worker.stop()
+    if worker.failure is not None:
+        raise worker.failure  # shown with its hint; the exit status is 1
     return 0

@@ -20,7 +20,7 @@ from core.store._database import StoreConfigError, create_store_engine, database
 from core.store._measurements import CodeMapping, Measurement
 from core.store._models import Integration, utcnow
 from core.store._pulled import Instance, InstanceMetadata, Series, Study
-from core.store._schema import StoreNewerThanCode, migrate
+from core.store._schema import StoreNewerThanCode, check_known, current_revision, migrate
 from core.store._sync import (
     DeadLetter,
     HealthCheck,
@@ -62,6 +62,7 @@ __all__ = [
     "User",
     "UserRole",
     "WorkerRecord",
+    "check_not_upgraded",
     "database_url",
     "dispose",
     "engine",
@@ -95,6 +96,13 @@ def open_store() -> None:
         engine()
     except OperationalError as exc:
         raise store_outage(exc) or exc from exc
+
+
+def check_not_upgraded() -> None:
+    """Raise StoreNewerThanCode when a newer pacsbridge has upgraded the store since this
+    process opened it (a fleet upgraded host by host): this process must not write to it."""
+    with engine().connect() as connection:
+        check_known(current_revision(connection))
 
 
 def dispose() -> None:

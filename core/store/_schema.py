@@ -52,15 +52,20 @@ def migrate(engine: Engine) -> str:
     with _migration_lock(engine), _migration_engine(engine).begin() as connection:
         _adopt_legacy_store(connection)
         revision = current_revision(connection)
-        if revision is not None and revision not in _known_revisions():
-            raise StoreNewerThanCode(
-                f"the store's schema is at revision {revision}, which this pacsbridge does not "
-                f"know (its newest is {HEAD}): a newer pacsbridge has upgraded the store"
-            )
+        check_known(revision)
         if revision != HEAD:
             _upgrade(connection)
             _check_foreign_keys(connection)
         return current_revision(connection) or ""
+
+
+def check_known(revision: str | None) -> None:
+    """Raise StoreNewerThanCode for a store at a revision this version does not have."""
+    if revision is not None and revision not in _known_revisions():
+        raise StoreNewerThanCode(
+            f"the store's schema is at revision {revision}, which this pacsbridge does not "
+            f"know (its newest is {HEAD}): a newer pacsbridge has upgraded the store"
+        )
 
 
 def _known_revisions() -> set[str]:
