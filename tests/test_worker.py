@@ -9,7 +9,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -512,6 +513,29 @@ def test_live_workers_show_what_each_runs_and_drop_silent_ones():
 # --- the command -------------------------------------------------------------------------------
 
 
+@contextmanager
+def worker_command(home: Path) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """`pacsbridge worker --claim-interval 0.2` in a process of its own, and its stderr lines
+    as they come; killed on the way out if it is still running."""
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("pacsbridge")), "worker", "--claim-interval", "0.2"],
+        env={**os.environ, "PACSBRIDGE_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+    reader.start()
+    try:
+        yield process, lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(DEADLINE_S)
+
+
 def test_worker_command_carries_out_a_request_and_stops_on_sigterm(
     orthanc, clinic, patient_id, pacsbridge_home: Path
 ):
@@ -523,31 +547,10 @@ def test_worker_command_carries_out_a_request_and_stops_on_sigterm(
     upload_patient(orthanc, patient_id)
     request = request_sync("clinic", patient_id=patient_id)
 
-    command = [
-        str(Path(sys.executable).with_name("pacsbridge")),
-        "worker",
-        "--claim-interval",
-        "0.2",
-    ]
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, "PACSBRIDGE_HOME": str(pacsbridge_home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
-    reader.start()
-    try:
+    with worker_command(pacsbridge_home) as (process, lines):
         wait_for(lambda: get_request(request.id).status is RequestStatus.DONE, "the request")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=DEADLINE_S) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    reader.join(DEADLINE_S)
 
     log = "".join(lines)
     assert "started: 4 slots; looks for work every 0.2 s" in log
@@ -734,25 +737,10 @@ def test_the_worker_command_exits_with_the_cause_once_the_store_is_upgraded_else
     pacsbridge_home: Path,
 ):
     offline_integration("clinic")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("pacsbridge")), "worker", "--claim-interval", "0.2"],
-        env={**os.environ, "PACSBRIDGE_HOME": str(pacsbridge_home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
-    reader.start()
-    try:
+    with worker_command(pacsbridge_home) as (process, lines):
         wait_for(lambda: any("started" in line for line in lines), "the worker to start")
         upgrade_store_elsewhere()
         assert process.wait(timeout=DEADLINE_S) == 1
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    reader.join(DEADLINE_S)
 
     log = "".join(lines)
     assert "this worker takes no more work and stops" in log
