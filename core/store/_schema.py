@@ -61,7 +61,7 @@ def migrate(engine: Engine) -> str:
 
 def check_known(revision: str | None) -> None:
     """Raise StoreNewerThanCode for a store at a revision this version does not have."""
-    if revision is not None and revision not in _known_revisions():
+    if revision not in (None, HEAD) and revision not in _known_revisions():
         raise StoreNewerThanCode(
             f"the store's schema is at revision {revision}, which this pacsbridge does not "
             f"know (its newest is {HEAD}): a newer pacsbridge has upgraded the store"
