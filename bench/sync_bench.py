@@ -2,6 +2,7 @@
 
   .venv/bin/python bench/sync_bench.py            # speed table (about 2 minutes)
   .venv/bin/python bench/sync_bench.py --rss      # peak memory while pulling >= 500 MB of cine
+  .venv/bin/python bench/sync_bench.py --pin      # Orthanc on the last CPU, the clients on the rest
 
 Dataset (fixed): 42 studies of 2 US series x 6 images (64x64) and one SR each, plus 4 cine
 loops of 60 frames at 640x480 RGB: 550 instances, about 224 MB of frames.
@@ -173,9 +174,24 @@ print(json.dumps({{"elapsed": elapsed, "first": first, "idle_requests": idle["re
     return result["elapsed"], result
 
 
-def speed(workdir: Path) -> None:
+def pin(server: OrthancServer) -> str:
+    """Orthanc's threads on the last CPU, this process (and the sync processes it starts) on the
+    others, so that neither side's CPU time is taken from the other; returns how."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs at least 2 CPUs")
+    # Every thread of Orthanc: an affinity is per thread, and new ones inherit their creator's.
+    for task in Path(f"/proc/{server.pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {cpus[-1]})
+    os.sched_setaffinity(0, set(cpus[:-1]))
+    return f"Orthanc on CPU {cpus[-1]}, the clients on CPU {','.join(map(str, cpus[:-1]))}"
+
+
+def speed(workdir: Path, pinned: bool = False) -> None:
     server = OrthancServer.start(workdir / "orthanc")
     try:
+        if pinned:
+            print(pin(server))
         datasets = dataset()
         started = time.perf_counter()
         server.upload(datasets)
@@ -228,9 +244,15 @@ def peak_rss(workdir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rss", action="store_true", help="measure peak memory instead of speed")
+    parser.add_argument(
+        "--pin", action="store_true", help="Orthanc on one CPU, the clients on the others"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        (peak_rss if args.rss else speed)(Path(directory))
+        if args.rss:
+            peak_rss(Path(directory))
+        else:
+            speed(Path(directory), pinned=args.pin)
 
 
 if __name__ == "__main__":
