@@ -19,7 +19,13 @@ Each case runs RUNS times over N documents, in this process pinned to one CPU, t
 time of this process (so other load on a shared machine counts only as far as it slows the
 core down); the table shows the median run. The load average is printed with it.
 
+With --instructions, (a) and (b) are counted in instructions per document instead, which
+load and the machine's speed do not change: callgrind counts a child process that reads
+INSTRUCTION_DOCUMENTS reports, less one that reads none, with address randomization and hash
+randomization off (needs valgrind: apt-get install valgrind).
+
     .venv/bin/python bench/sr_parse.py [--documents N]
+    .venv/bin/python bench/sr_parse.py --instructions
 """
 
 from __future__ import annotations
@@ -28,7 +34,11 @@ import argparse
 import io
 import json
 import os
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -40,6 +50,7 @@ from pacsbridge.demo.obgyn import Variant, fertility_sr
 
 RUNS = 5
 TARGETS = {"(a) DICOM JSON, parsed": 4000, "(b) DICOM JSON text": 2000}
+INSTRUCTION_DOCUMENTS = 200
 
 
 def extract_from_text(text: str) -> ExtractionResult:
@@ -56,10 +67,69 @@ def documents_per_second(read: Callable[[], object], documents: int) -> float:
     return documents / (time.process_time() - start)
 
 
+def typical_report_text() -> str:
+    return json.dumps(fertility_sr(Variant(image_library=True)).to_json_dict())
+
+
+def read_reports(path: str, documents: int) -> None:
+    """The child that callgrind counts: `documents` reads by path (a) or (b), after one read
+    that warms the caches as in a long-running worker."""
+    text = typical_report_text()
+    metadata = json.loads(text)
+    extract_measurements(metadata)
+    read = (
+        (lambda: extract_measurements(metadata)) if path == "a" else lambda: extract_from_text(text)
+    )
+    for _ in range(documents):
+        read()
+
+
+def instructions_per_document(path: str) -> int:
+    def counted(documents: int) -> int:
+        command = [
+            "setarch",
+            "-R",
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+        ]
+        command += [sys.executable, __file__, "--child", path, str(documents)]
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
+
+    return (counted(INSTRUCTION_DOCUMENTS) - counted(0)) // INSTRUCTION_DOCUMENTS
+
+
+def print_instructions() -> None:
+    if shutil.which("valgrind") is None or shutil.which("setarch") is None:
+        raise SystemExit("--instructions needs valgrind and setarch: apt-get install valgrind")
+    print(f"instructions per document (callgrind, {INSTRUCTION_DOCUMENTS} documents)")
+    print()
+    print("| read from | instructions |")
+    print("|---|---:|")
+    for path, name in (("a", "(a) DICOM JSON, parsed"), ("b", "(b) DICOM JSON text")):
+        print(f"| {name} | {instructions_per_document(path) / 1e6:.2f} M |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", "-n", type=int, default=300, help="documents per run")
-    documents = parser.parse_args().documents
+    parser.add_argument("--instructions", action="store_true", help="count instructions instead")
+    parser.add_argument("--child", nargs=2, metavar=("PATH", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        read_reports(args.child[0], int(args.child[1]))
+        return
+    if args.instructions:
+        print_instructions()
+        return
+    documents = args.documents
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
