@@ -19,7 +19,9 @@ from dashboard.auth import signed_in_user
 st.set_page_config(page_title="pacsbridge", page_icon="🩺", layout="wide")
 
 try:
-    open_store()  # signing in reads the store: a store that cannot be used is said first
+    # Signing in reads the store: a store that cannot be used is said first. Checked on every
+    # rerun: a dashboard runs for weeks, and another host may upgrade the store meanwhile.
+    open_store()
 except PacsbridgeError as problem:
     show_error(problem)
     st.stop()

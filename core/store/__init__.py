@@ -90,10 +90,11 @@ def engine() -> Engine:
 
 
 def open_store() -> None:
-    """Connect to the store and bring it to the current schema, or raise what stops that as
-    an error a person can act on (`StoreUnavailable`, `StoreNewerThanCode`, ...)."""
+    """Connect to the store, bring it to the current schema and check that no newer pacsbridge
+    has upgraded it since (one query once open), or raise what stops that as an error a person
+    can act on (`StoreUnavailable`, `StoreNewerThanCode`, ...)."""
     try:
-        engine()
+        check_not_upgraded()
     except OperationalError as exc:
         raise store_outage(exc) or exc from exc
 

@@ -207,10 +207,15 @@ def test_without_users_the_form_says_how_to_create_the_first_admin(app):
     assert "pacsbridge users add NAME --role admin" in [c.value for c in app.code]
 
 
-def test_a_store_upgraded_by_a_newer_pacsbridge_is_said_before_signing_in(app, admin):
+@pytest.mark.parametrize("when", ["before it started", "while it runs"])
+def test_a_store_upgraded_by_a_newer_pacsbridge_is_said_before_signing_in(app, admin, when):
+    if when == "while it runs":
+        app.run()
+        assert_sign_in_form(app)
     with store.engine().begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9001'"))
-    store.dispose()
+    if when == "before it started":
+        store.dispose()
 
     app.run()
 
