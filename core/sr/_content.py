@@ -40,6 +40,7 @@ from ._items import (
     ParseWarning,
     position_label,
 )
+from ._usual import usual_item
 
 # Bounds that no real report comes near (fertility SRs are about 5 levels and 200 items deep);
 # they keep a damaged or hostile document from costing unbounded time or memory.
@@ -152,6 +153,10 @@ class _Reader:
 
     def item(self, node: Any, position: tuple[int, ...]) -> ContentItem:
         self.items += 1
+        if type(node) is dict and (usual := usual_item(node)) is not None:
+            relationship, value_type, concept, value, items = usual
+            children = self.children(node, items, position) if items else []
+            return ContentItem(position, relationship, value_type, concept, value, children)
         if not self.is_item(node):
             self.warn(position, f"content item is a {type(node).__name__}, not a dataset")
             return ContentItem(position, "", "", None)

@@ -147,11 +147,11 @@ class JsonAccess:
         if code is not None:
             return code
         if type(value) is str and type(scheme) is str and type(meaning) is str:
-            if len(_USUAL_CODES) >= _USUAL_CODES_KEPT:
-                _USUAL_CODES.clear()  # a stream of distinct codes must not grow it unbounded
-            code = _USUAL_CODES[texts] = normalized_code(
-                scheme.strip(), value.strip(), meaning.strip()
-            )
+            code = normalized_code(scheme.strip(), value.strip(), meaning.strip())
+            if code.value and code.scheme:  # kept complete only: `known_code` checks nothing
+                if len(_USUAL_CODES) >= _USUAL_CODES_KEPT:
+                    _USUAL_CODES.clear()  # a stream of distinct codes must not grow it unbounded
+                _USUAL_CODES[texts] = code
             return code
         # A long or URN code value, no meaning, lower-case keys or a damaged code.
         return _code(self.read(item, _CODE, problems))
@@ -189,10 +189,20 @@ def _code(values: dict[int, Any]) -> Code:
     )
 
 
-# Codes of the usual DICOM JSON shape by their three texts as sent, stripped or not: looked up
-# before anything else is checked, as most codes of a report are repeats.
+# Complete codes of the usual DICOM JSON shape by their three texts as sent, stripped or not:
+# looked up before anything else is checked, as most codes of a report are repeats.
 _USUAL_CODES: dict[tuple[str, str, str], Code] = {}
 _USUAL_CODES_KEPT = 4096
+
+
+def known_code(item: Mapping[str, Any]) -> Code:
+    """The code in a code item of the usual shape that `JsonAccess.code` has read before (so
+    it has a code value and a coding scheme); KeyError when there is none, TypeError or
+    ValueError when the item has another shape."""
+    [value] = item["00080100"]["Value"]
+    [scheme] = item["00080102"]["Value"]
+    [meaning] = item["00080104"]["Value"]
+    return _USUAL_CODES[value, scheme, meaning]
 
 
 DATASET_ACCESS = DatasetAccess()

@@ -1,0 +1,193 @@
+"""The usual-shape reader (`core.sr._usual`) reads a document exactly as the tolerant reader does.
+
+Each test reads the same document twice, once as `walk` does and once with the usual-shape
+reader turned off, and compares every field of every item (`repr`, which shows float values
+exactly) and every warning. The documents are the demo report, the same report with one element
+damaged in each of the ways a writer gets DICOM JSON wrong, and random documents.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+
+from core.sr import _content, _elements, _usual, extract_measurements, walk
+
+from .obgyn_factory import Variant, fertility_sr
+from .test_fuzz import documents
+
+pytestmark = pytest.mark.store_free
+
+Element = dict[str, Any]
+
+
+def read_tolerantly(metadata: Any) -> tuple[str, list[Any]]:
+    original = _content.usual_item
+    _content.usual_item = lambda node: None
+    try:
+        tree = walk(metadata)
+    finally:
+        _content.usual_item = original
+    return repr(tree.root), tree.warnings
+
+
+def read_as_walk_does(metadata: Any) -> tuple[str, list[Any]]:
+    tree = walk(metadata)
+    return repr(tree.root), tree.warnings
+
+
+def report() -> dict[str, Any]:
+    variant = Variant(image_library=True, missing_values=True, private_item=True)
+    return json.loads(json.dumps(fertility_sr(variant).to_json_dict()))
+
+
+def items_of(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("0040A730", {}).get("Value", []):
+        yield from items_of(child)
+
+
+def one_of_each_value_type(document: dict[str, Any]) -> list[dict[str, Any]]:
+    chosen: dict[str, dict[str, Any]] = {}
+    for item in list(items_of(document))[1:]:
+        value_type = item.get("0040A040", {}).get("Value", [""])[0]
+        if value_type == "NUM" and "0040A730" in item:
+            value_type = "NUM with children"
+        chosen.setdefault(value_type, item)
+    assert {"NUM", "NUM with children", "CONTAINER", "CODE", "TEXT", "DATE"} <= set(chosen)
+    return list(chosen.values())
+
+
+def elements_below(item: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each element of the item and of the datasets nested in it, but not of its children."""
+    for key, element in item.items():
+        yield item, key
+        if key != "0040A730" and isinstance(element, dict):
+            for nested in element.get("Value", []):
+                if isinstance(nested, dict):
+                    yield from elements_below(nested)
+
+
+def first_value(element: Element) -> Any:
+    return element["Value"][0]
+
+
+# How writers get an element wrong, one at a time; each returns the damaged element.
+DAMAGES: dict[str, Callable[[Element], Any]] = {
+    "bare value": lambda e: {**e, "Value": first_value(e)},
+    "no Value": lambda e: {"vr": e["vr"]},
+    "Value null": lambda e: {**e, "Value": None},
+    "empty Value": lambda e: {**e, "Value": []},
+    "two values": lambda e: {**e, "Value": [first_value(e), first_value(e)]},
+    "no vr": lambda e: {"Value": e["Value"]},
+    "vr PN": lambda e: {**e, "vr": "PN"},
+    "value as text": lambda e: {**e, "Value": [str(first_value(e))]},
+    "value as integer": lambda e: {**e, "Value": [7]},
+    "value as boolean": lambda e: {**e, "Value": [True]},
+    "huge integer": lambda e: {**e, "Value": [10**400]},
+    "not a number": lambda e: {**e, "Value": [math.nan]},
+    "padded lower case": lambda e: {**e, "Value": [f" {str(first_value(e)).lower()} "]},
+    "one character": lambda e: {**e, "Value": "S"},
+    "element is a string": lambda e: "CONTAINS",
+    "element is null": lambda e: None,
+}
+
+
+NOT_MEASURED = {
+    "00080100": {"vr": "SH", "Value": ["114007"]},
+    "00080102": {"vr": "SH", "Value": ["DCM"]},
+    "00080104": {"vr": "LO", "Value": ["Measurement not attempted"]},
+}
+# Attributes a writer may add: Observation DateTime, a Numeric Value Qualifier (beside the
+# Measured Value Sequence or, as some writers do, inside it), a Floating Point Value, children.
+EXTRAS: dict[str, Element] = {
+    "0040A032": {"vr": "DT", "Value": ["20260301120000"]},
+    "0040A301": {"vr": "SQ", "Value": [NOT_MEASURED]},
+    "0040A161": {"vr": "FD", "Value": [12.345678901234]},
+    "0040A730": {"vr": "SQ", "Value": []},
+}
+
+
+def damaged_documents() -> Iterator[tuple[str, dict[str, Any]]]:
+    document = report()
+    for item in one_of_each_value_type(document):
+        for dataset, key in list(elements_below(item)):
+            element = dataset[key]
+            for name, damage in DAMAGES.items():
+                dataset[key] = damage(copy.deepcopy(element))
+                yield f"{key} {name}", document
+                dataset[key] = element
+            del dataset[key]
+            yield f"{key} deleted", document
+            dataset[key] = element
+            dataset[key.lower()] = dataset.pop(key)
+            yield f"{key} in lower case", document
+            dataset[key] = dataset.pop(key.lower())
+        datasets = {id(dataset): dataset for dataset, _ in elements_below(item)}
+        for dataset in datasets.values():
+            for extra, element in EXTRAS.items():
+                if extra not in dataset:
+                    dataset[extra] = element
+                    yield f"{extra} added", document
+                    del dataset[extra]
+
+
+def test_the_demo_report_is_read_alike_and_mostly_by_the_usual_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    document = report()
+    walk(document)  # the codes become known
+    usual = []
+    monkeypatch.setattr(
+        _content, "usual_item", lambda node: usual.append(_usual.usual_item(node)) or usual[-1]
+    )
+    assert read_as_walk_does(document) == read_tolerantly(document)
+    assert len(usual) == len(list(items_of(document)))
+    # Everything but the root (with the document's header) and the image library's references.
+    assert sum(parts is not None for parts in usual) >= 0.8 * len(usual)
+    assert all(parts is not None for parts in usual if parts and parts[1] == "NUM")
+
+
+def test_a_damaged_element_is_read_alike() -> None:
+    compared = 0
+    walk(report())  # the codes become known, as after the clinic's earlier reports
+    for damage, document in damaged_documents():
+        assert read_as_walk_does(document) == read_tolerantly(document), damage
+        compared += 1
+    assert compared > 1_000
+
+
+def test_codes_the_reader_has_not_seen_are_read_alike() -> None:
+    document = report()
+    _usual_codes_forgotten()
+    first = read_as_walk_does(document)
+    _usual_codes_forgotten()
+    assert first == read_tolerantly(document)
+
+
+def test_an_incomplete_code_is_never_taken_as_known() -> None:
+    document = report()
+    num = next(item for item in items_of(document) if "0040A300" in item)
+    num["0040A043"]["Value"][0]["00080102"]["Value"] = ["  "]
+    read_as_walk_does(document)
+    root, warnings = read_as_walk_does(document)
+    assert (root, warnings) == read_tolerantly(document)
+    assert any("lacks a code value or a coding scheme" in str(w) for w in warnings)
+
+
+@settings(max_examples=150, deadline=None)
+@given(documents)
+def test_random_documents_are_read_alike(metadata: dict[str, Any]) -> None:
+    walk(metadata)  # its codes become known
+    assert read_as_walk_does(metadata) == read_tolerantly(metadata)
+    extract_measurements(metadata)
+
+
+def _usual_codes_forgotten() -> None:
+    _elements._USUAL_CODES.clear()
