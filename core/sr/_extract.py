@@ -8,8 +8,7 @@ without pulling the study again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydicom.dataset import Dataset
 
@@ -66,8 +65,7 @@ def extract_study_measurements(
     return results
 
 
-@dataclass(frozen=True, slots=True)
-class _Modifiers:
+class _Modifiers(NamedTuple):
     """What the children of a NUM say about it (TID 300 rows 3-9, TID 310)."""
 
     laterality: str | None = None
@@ -79,10 +77,10 @@ class _Modifiers:
     def of(cls, item: ContentItem) -> _Modifiers:
         site = item.child_value(c.FINDING_SITE)
         return cls(
-            laterality=laterality_of(item),
-            finding_site=site if isinstance(site, c.Code) else None,
-            derivation=derivation_of(item),
-            selection=selection_of(item),
+            laterality_of(item),
+            site if isinstance(site, c.Code) else None,  # finding_site
+            derivation_of(item),
+            selection_of(item),
         )
 
 
@@ -146,30 +144,37 @@ class _Extraction:
             side, side_source = context.laterality, context.laterality_source
         site = modifiers.finding_site or context.finding_site
         qualifier = numeric.qualifier
+        document = self.document
+        # Positional, in the order of the fields: called with keywords, a class takes five times
+        # as long to build (CPython hands them to __init__ as a dict), and one is built for every
+        # measurement of every report.
         return MeasurementRow(
-            patient_id=self.document.patient_id,
-            study_uid=self.document.study_uid,
-            series_uid=self.document.series_uid,
-            sop_instance_uid=self.document.sop_instance_uid,
-            kind=kind,
-            concept_code=concept.value,
-            concept_scheme=concept.scheme,
-            concept_meaning=concept.meaning,
-            value=value,
-            unit=unit,
-            laterality=side,
-            group=context.group,
-            fetus_id=context.fetus_id,
-            derivation=modifiers.derivation,
-            selection=modifiers.selection,
-            section=context.section,
-            finding_site=(site.meaning or site.value) if site else None,
-            context_path=context.path,
-            vendor_private=concept.is_private,
-            qualifier=(qualifier.meaning or qualifier.value) if qualifier else None,
-            source_unit=sent_unit,
-            laterality_source=side_source if side else None,
-            position=item.label,
+            document.patient_id,
+            document.study_uid,
+            document.series_uid,
+            document.sop_instance_uid,
+            kind,
+            concept.value,  # concept_code
+            concept.scheme,  # concept_scheme
+            concept.meaning,  # concept_meaning
+            value,
+            unit,
+            side,  # laterality
+            context.group,
+            context.fetus_id,
+            modifiers.derivation,
+            modifiers.selection,
+            context.section,
+            (site.meaning or site.value) if site else None,  # finding_site
+            context.path,  # context_path
+            concept.is_private,  # vendor_private
+            False,  # reported: decided by choose_reported once all rows are read
+            None,  # reported_by
+            False,  # computed
+            (qualifier.meaning or qualifier.value) if qualifier else None,  # qualifier
+            sent_unit,  # source_unit
+            side_source if side else None,  # laterality_source
+            item.label,  # position
         )
 
     def normalized(

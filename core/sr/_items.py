@@ -32,9 +32,13 @@ class ParseWarning:
         return f"{self.position}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NumericValue:
-    """The value of a NUM item: a number with its unit, or a qualifier saying why there is none."""
+    """The value of a NUM item: a number with its unit, or a qualifier saying why there is none.
+
+    Not frozen, unlike the other values: one is made for every NUM, and a frozen dataclass sets
+    each field through `object.__setattr__`.
+    """
 
     value: float | None
     unit: Code | None

@@ -112,15 +112,16 @@ class Context(NamedTuple):
         segment = concept.value if concept else container.value_type
         if qualifiers:
             segment += f"[{qualifiers}]"
+        # Positional, in the order of the fields: faster than keywords, and made per container.
         return Context(
-            path=f"{self.path}/{segment}" if self.path else segment,
-            section=section or self.section,
-            finding_site=site or self.finding_site,
-            laterality=laterality or self.laterality,
-            laterality_source=source if laterality else self.laterality_source,
+            f"{self.path}/{segment}" if self.path else segment,  # path
+            section or self.section,
+            site or self.finding_site,
+            laterality or self.laterality,
+            source if laterality else self.laterality_source,
             # A new section starts without the group of the one around it.
-            group=group or (None if section else self.group),
-            fetus_id=fetus_id or self.fetus_id,
+            group or (None if section else self.group),
+            fetus_id or self.fetus_id,
         )
 
 

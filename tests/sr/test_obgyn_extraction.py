@@ -172,6 +172,65 @@ def test_rows_carry_identity_concept_and_context() -> None:
     assert right_ovary.context_path == "125000/121070[Ovary]/15497006[2]"
 
 
+def test_each_field_of_a_row_holds_its_own_value() -> None:
+    # The extractor builds rows with positional arguments (for speed): whole rows compared here,
+    # each with distinct values in fields of one type, keep a field from landing in another.
+    selected = extract_measurements(
+        fertility_sr(Variant(selection_status=True, diameter_unit="cm"))
+    )
+    follicle = next(row for row in selected.rows if row.position == "1.5.4.5")
+    assert follicle == MeasurementRow(
+        patient_id=PATIENT_ID,
+        study_uid=STUDY_UID,
+        series_uid=SERIES_UID,
+        sop_instance_uid=SOP_UID,
+        kind="follicle_diameter",
+        concept_code="11793-7",
+        concept_scheme="LN",
+        concept_meaning="Follicle Diameter",
+        value=18.9,
+        unit="mm",
+        laterality="left",
+        group="#1",
+        fetus_id=None,
+        derivation=None,
+        selection="user",
+        section="follicles",
+        finding_site="Ovarian follicle",
+        context_path="125000/121070[Ovarian follicle,left]/125007[#1]",
+        vendor_private=False,
+        reported=True,
+        reported_by="selection_status",
+        computed=False,
+        qualifier=None,
+        source_unit="cm",
+        laterality_source="container",
+        position="1.5.4.5",
+    )
+    missing = extract_measurements(fertility_sr(Variant(missing_values=True, private_item=True)))
+    not_measured = next(row for row in missing.rows if row.kind == "uterus_volume")
+    assert (not_measured.qualifier, not_measured.value, not_measured.laterality_source) == (
+        "Measurement not attempted",
+        None,
+        None,
+    )
+    private = next(row for row in missing.rows if row.vendor_private)
+    assert (private.kind, private.concept_scheme, private.value, private.reported_by) == (
+        "other",
+        PRIVATE_CERVIX_WIDTH[1],
+        28.4,
+        "only_value",
+    )
+    fetal = next(
+        row for row in extract_measurements(early_pregnancy_sr()).rows if row.kind == "crl"
+    )
+    assert (fetal.fetus_id, fetal.context_path, fetal.laterality_source) == (
+        "1",
+        "125000/125009[fetus 1]/125005[1]",
+        None,
+    )
+
+
 def test_exactly_one_reported_value_per_follicle() -> None:
     rows = extract_measurements(fertility_sr()).rows
     reported = [
