@@ -136,6 +136,7 @@ class _Extraction:
 
         # TID 300 modifiers and properties of the NUM itself; most NUMs have none.
         modifiers = _Modifiers.of(item) if item.children else _NO_MODIFIERS
+        side_source: str | None
         if side:
             side_source = "concept"
         elif side := modifiers.laterality:

@@ -55,7 +55,7 @@ class _NotUsual(Exception):
     """The item has something the usual shape has not."""
 
 
-UsualItem = tuple[str, str, Code, ContentValue, list[Any]]
+UsualItem = tuple[str, str, Code | None, ContentValue, list[Any]]
 
 
 def usual_item(node: dict[str, Any]) -> UsualItem | None:
