@@ -68,14 +68,14 @@ def elements_below(item: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]
     """Each element of the item and of the datasets nested in it, but not of its children."""
     for key, element in item.items():
         yield item, key
-        if key != "0040A730" and isinstance(element, dict):
+        if key != "0040A730" and isinstance(element, dict) and element.get("vr") == "SQ":
             for nested in element.get("Value", []):
                 if isinstance(nested, dict):
                     yield from elements_below(nested)
 
 
 def first_value(element: Element) -> Any:
-    return element["Value"][0]
+    return element["Value"][0] if element.get("Value") else None
 
 
 # How writers get an element wrong, one at a time; each returns the damaged element.
