@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from . import _codes as c
 from ._content import walk
 from ._document import SrDocument, read_document
-from ._items import ContentItem, NumericValue, ParseWarning
+from ._items import ContentItem, NumericValue, ParseWarning, position_label
 from ._kinds import MEAN_COMPUTED_WHEN_UNMARKED, OTHER, STORED_UNIT, kind_rule
 from ._model import ExtractionResult, MeasurementRow
 from ._tid300 import choose_reported, derivation_of, laterality_of, selection_of
@@ -132,7 +132,10 @@ class _Extraction:
             stored_unit = STORED_UNIT.get(kind, sent_unit)
         elif rule:
             kind, stored_unit, side = rule.kind, rule.unit, rule.laterality
-        value, unit = self.normalized(item, kind, numeric.value, sent_unit, stored_unit)
+        if sent_unit == stored_unit:  # as most devices send most values: nothing to convert
+            value, unit = numeric.value, stored_unit
+        else:
+            value, unit = self.normalized(item, kind, numeric.value, sent_unit, stored_unit)
 
         # TID 300 modifiers and properties of the NUM itself; most NUMs have none.
         modifiers = _Modifiers.of(item) if item.children else _NO_MODIFIERS
@@ -175,7 +178,7 @@ class _Extraction:
             (qualifier.meaning or qualifier.value) if qualifier else None,  # qualifier
             sent_unit,  # source_unit
             side_source if side else None,  # laterality_source
-            item.label,  # position
+            position_label(item.position),  # position
         )
 
     def normalized(
