@@ -97,6 +97,16 @@ class ContentItem:
                 return child.value
         return None
 
+    def child_values(self) -> dict[tuple[str, str], ContentValue]:
+        """The value of the first child by value with each concept name, keyed by the concept's
+        (coding scheme, code value): for reading several modifiers of one item in one pass."""
+        values: dict[tuple[str, str], ContentValue] = {}
+        for child in self.children:
+            code = child.concept
+            if code is not None:
+                values.setdefault((code.scheme, code.value), child.value)
+        return values
+
     def iter(self) -> Iterator[ContentItem]:
         """This item and all items below it by value, depth first, in document order."""
         stack = [self]

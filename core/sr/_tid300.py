@@ -14,7 +14,7 @@ from dataclasses import replace
 from statistics import fmean
 
 from . import _codes as c
-from ._items import ContentItem
+from ._items import ContentItem, ContentValue
 from ._model import MeasurementRow
 
 SIDES: dict[c.Code, str] = {c.LEFT: "left", c.RIGHT: "right"}
@@ -41,8 +41,12 @@ SELECTIONS: dict[c.Code, str] = {
 
 def laterality_of(item: ContentItem) -> str | None:
     """The side named by the item's own Laterality modifier."""
-    value = item.child_value(c.LATERALITY)
-    return SIDES.get(value) if isinstance(value, c.Code) else None
+    return side_named(item.child_value(c.LATERALITY))
+
+
+def side_named(laterality: ContentValue) -> str | None:
+    """The side a Laterality modifier's value names, if it names one."""
+    return SIDES.get(laterality) if isinstance(laterality, c.Code) else None
 
 
 def derivation_of(item: ContentItem) -> str | None:

@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from . import _codes as c
-from ._items import ContentItem
-from ._tid300 import laterality_of
+from ._items import ContentItem, ContentValue
+from ._tid300 import laterality_of, side_named
 
 
 class Section(StrEnum):
@@ -66,10 +66,20 @@ FINDINGS_SECTION_BY_SITE: dict[c.Code, Section] = {
 # Philips labels user-defined measurements "Rt ..." / "Lt ..." and may give the side nowhere else.
 _LABEL_PREFIXES = {"lt ": "left", "rt ": "right"}
 
+
+def _key(concept: c.Code) -> tuple[str, str]:
+    """How `ContentItem.child_values` knows a concept."""
+    return concept.scheme, concept.value
+
+
+_FINDING_SITE = _key(c.FINDING_SITE)
+_LATERALITY = _key(c.LATERALITY)
 # Observation context naming a group (TID 5014, the 2024 follicle count group, TID 1500) or a
 # fetus (TID 1008).
-_GROUP_IDENTIFIERS = (c.IDENTIFIER, c.FOLLICLE_COUNT_GROUP_IDENTIFIER, c.TRACKING_IDENTIFIER)
-_FETUS_IDENTIFIERS = (c.FETUS_ID, c.SUBJECT_ID)
+_GROUP_IDENTIFIERS = tuple(
+    map(_key, (c.IDENTIFIER, c.FOLLICLE_COUNT_GROUP_IDENTIFIER, c.TRACKING_IDENTIFIER))
+)
+_FETUS_IDENTIFIERS = tuple(map(_key, (c.FETUS_ID, c.SUBJECT_ID)))
 
 
 class Context(NamedTuple):
@@ -95,15 +105,18 @@ class Context(NamedTuple):
     def enter(self, container: ContentItem, ordinal: int) -> Context:
         """The context inside `container`, the `ordinal`-th sibling with its concept name."""
         concept = container.concept
-        site = _code_value(container, c.FINDING_SITE)
+        values = container.child_values()  # one pass over the children for all that follows
+        site = values.get(_FINDING_SITE)
+        if not isinstance(site, c.Code):
+            site = None
         section = SECTION_BY_CONCEPT.get(concept) if concept else None
         if concept == c.FINDINGS:
             section = (
                 FINDINGS_SECTION_BY_SITE.get(site, Section.FINDINGS) if site else Section.FINDINGS
             )
-        laterality, source = _laterality(container)
-        group = None if section else _group_label(container, ordinal)
-        fetus_id = _first_text(container, _FETUS_IDENTIFIERS)
+        laterality, source = _laterality(container, values)
+        group = None if section else (_first_text(values, _GROUP_IDENTIFIERS) or str(ordinal))
+        fetus_id = _first_text(values, _FETUS_IDENTIFIERS)
 
         fetus = f"fetus {fetus_id}" if fetus_id else None
         qualifiers = ",".join(
@@ -125,23 +138,22 @@ class Context(NamedTuple):
         )
 
 
-def _code_value(item: ContentItem, concept: c.Code) -> c.Code | None:
-    value = item.child_value(concept)
-    return value if isinstance(value, c.Code) else None
-
-
-def _first_text(item: ContentItem, concepts: tuple[c.Code, ...]) -> str | None:
+def _first_text(
+    values: dict[tuple[str, str], ContentValue], concepts: tuple[tuple[str, str], ...]
+) -> str | None:
     for concept in concepts:
-        value = item.child_value(concept)
+        value = values.get(concept)
         if isinstance(value, str) and value:
             return value
     return None
 
 
-def _laterality(container: ContentItem) -> tuple[str | None, str | None]:
+def _laterality(
+    container: ContentItem, values: dict[tuple[str, str], ContentValue]
+) -> tuple[str | None, str | None]:
     """The side a container states: its Laterality modifier, one nested under its Finding Site
     (TID 1500 style), or, failing both, an "Lt "/"Rt " label in its text (Philips)."""
-    side = laterality_of(container)
+    side = side_named(values.get(_LATERALITY))
     if side:
         return side, "container"
     for child in container.children:
@@ -153,7 +165,3 @@ def _laterality(container: ContentItem) -> tuple[str | None, str | None]:
             if side:
                 return side, "label"
     return None, None
-
-
-def _group_label(container: ContentItem, ordinal: int) -> str:
-    return _first_text(container, _GROUP_IDENTIFIERS) or str(ordinal)
