@@ -222,12 +222,7 @@ class _Reader:
         return first
 
     def code(self, sequence: Any, position: tuple[int, ...], what: str) -> Code | None:
-        if type(sequence) in LIST_TYPES and len(sequence) == 1:
-            node = sequence[0]  # the usual shape, read without further checks
-            if not self.is_item(node):
-                node = self.first_item(sequence, position, what)  # which says why
-        else:
-            node = self.first_item(sequence, position, what)
+        node = self.first_item(sequence, position, what)
         if node is None:
             return None
         code = self.access.code(node, self.problems)

@@ -21,6 +21,12 @@ def position_label(position: tuple[int, ...]) -> str:
     return ".".join(map(str, position))
 
 
+def concept_key(concept: Code) -> tuple[str, str]:
+    """How `ContentItem.child_values` knows a concept: its coding scheme and code value, as
+    codes are compared."""
+    return concept.scheme, concept.value
+
+
 @dataclass(frozen=True, slots=True)
 class ParseWarning:
     """Something in the document that could not be read as the standard says."""
@@ -98,13 +104,13 @@ class ContentItem:
         return None
 
     def child_values(self) -> dict[tuple[str, str], ContentValue]:
-        """The value of the first child by value with each concept name, keyed by the concept's
-        (coding scheme, code value): for reading several modifiers of one item in one pass."""
+        """The value of the first child by value with each concept name, by `concept_key`: for
+        reading several modifiers of one item in one pass."""
         values: dict[tuple[str, str], ContentValue] = {}
         for child in self.children:
             code = child.concept
             if code is not None:
-                values.setdefault((code.scheme, code.value), child.value)
+                values.setdefault((code.scheme, code.value), child.value)  # its concept_key
         return values
 
     def iter(self) -> Iterator[ContentItem]:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from . import _codes as c
-from ._items import ContentItem, ContentValue
+from ._items import ContentItem, ContentValue, concept_key
 from ._tid300 import laterality_of, side_named
 
 
@@ -65,21 +65,14 @@ FINDINGS_SECTION_BY_SITE: dict[c.Code, Section] = {
 
 # Philips labels user-defined measurements "Rt ..." / "Lt ..." and may give the side nowhere else.
 _LABEL_PREFIXES = {"lt ": "left", "rt ": "right"}
-
-
-def _key(concept: c.Code) -> tuple[str, str]:
-    """How `ContentItem.child_values` knows a concept."""
-    return concept.scheme, concept.value
-
-
-_FINDING_SITE = _key(c.FINDING_SITE)
-_LATERALITY = _key(c.LATERALITY)
+_FINDING_SITE = concept_key(c.FINDING_SITE)
+_LATERALITY = concept_key(c.LATERALITY)
 # Observation context naming a group (TID 5014, the 2024 follicle count group, TID 1500) or a
 # fetus (TID 1008).
 _GROUP_IDENTIFIERS = tuple(
-    map(_key, (c.IDENTIFIER, c.FOLLICLE_COUNT_GROUP_IDENTIFIER, c.TRACKING_IDENTIFIER))
+    map(concept_key, (c.IDENTIFIER, c.FOLLICLE_COUNT_GROUP_IDENTIFIER, c.TRACKING_IDENTIFIER))
 )
-_FETUS_IDENTIFIERS = tuple(map(_key, (c.FETUS_ID, c.SUBJECT_ID)))
+_FETUS_IDENTIFIERS = tuple(map(concept_key, (c.FETUS_ID, c.SUBJECT_ID)))
 
 
 class Context(NamedTuple):
