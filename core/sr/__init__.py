@@ -8,7 +8,15 @@ An SR is given either as WADO-RS instance metadata, a DICOM JSON object (PS3.18 
 both give the same rows (stored metadata text is parsed by `core.dicomweb.dicom_json.parse_text`).
 `dataset_from_json` is for callers who need a Dataset of the metadata.
 Reading never raises on damaged content: it yields what can be read and records warnings.
+
+The modules run compiled with mypyc where that build matches their source (core/compiled.py).
 """
+
+from core.compiled import search_path
+
+# Before any module of the package is imported: the compiled ones come first while current.
+__path__ = search_path(__path__)
+
 
 from ._codes import Code, normalized_code
 from ._content import walk

@@ -24,17 +24,28 @@ _SRT_TO_SCT: dict[str, str] = _snomed_mapping["SRT"]
 _PRIVATE_SCHEMES_WITHOUT_99 = frozenset({"TSBus"})
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)
 class Code:
-    """A coded concept; equal and hashed on (scheme, value) only.
+    """A coded concept; equal and hashed on (scheme, value) only. Never changed once made: codes
+    are shared between reports (`normalized_code` caches them).
 
     `legacy_value` keeps the SNOMED-RT value the document carried when it was mapped to SCT.
     """
 
     scheme: str
     value: str
-    meaning: str = ""
-    legacy_value: str | None = None
+    meaning: str
+    legacy_value: str | None
+
+    # Written out, as in the other classes made per content item: compiled (core/compiled.py),
+    # a generated __init__ stays interpreted.
+    def __init__(
+        self, scheme: str, value: str, meaning: str = "", legacy_value: str | None = None
+    ) -> None:
+        self.scheme = scheme
+        self.value = value
+        self.meaning = meaning
+        self.legacy_value = legacy_value
 
     # Written out rather than generated: codes are compared and looked up hundreds of times per
     # report, and the generated methods build a tuple on every call.

@@ -122,10 +122,14 @@ _COMPOSITE_VALUE_TYPES = frozenset({"IMAGE", "COMPOSITE", "WAVEFORM"})
 _COORDINATE_VALUE_TYPES = frozenset({"SCOORD", "SCOORD3D", "TCOORD"})
 
 
-def walk(source: Dataset | Mapping[str, Any]) -> ContentTree:
+def walk(source: Dataset | Mapping[str, Any], *, usual_shape: bool = True) -> ContentTree:
     """Read the content tree of an SR document: a pydicom Dataset (from a Part-10 file) or a
-    DICOM JSON object (WADO-RS instance metadata)."""
-    reader = _Reader(access_for(source))
+    DICOM JSON object (WADO-RS instance metadata).
+
+    `usual_shape=False` reads every item with the tolerant reader, as items of any other shape
+    are read: the tree is the same (tests/sr/test_usual_json.py compares the two), only slower.
+    """
+    reader = _Reader(access_for(source), usual_shape)
     root = reader.item(source, (1,))
     return ContentTree(root=root, warnings=reader.warnings)
 
@@ -133,8 +137,9 @@ def walk(source: Dataset | Mapping[str, Any]) -> ContentTree:
 class _Reader:
     """Reads items while counting them, so one damaged document stays bounded."""
 
-    def __init__(self, access: ElementAccess) -> None:
+    def __init__(self, access: ElementAccess, usual_shape: bool) -> None:
         self.access = access
+        self.usual_shape = usual_shape
         self.is_item = access.is_item
         self.warnings: list[ParseWarning] = []
         # Filled by the adapter, which does not know positions; emptied into `warnings`.
@@ -153,7 +158,7 @@ class _Reader:
 
     def item(self, node: Any, position: tuple[int, ...]) -> ContentItem:
         self.items += 1
-        if type(node) is dict and (usual := usual_item(node)) is not None:
+        if self.usual_shape and type(node) is dict and (usual := usual_item(node)) is not None:
             relationship, value_type, concept, value, items = usual
             children = self.children(node, items, position) if items else []
             return ContentItem(position, relationship, value_type, concept, value, children)

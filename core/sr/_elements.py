@@ -140,18 +140,17 @@ class JsonAccess:
             [value] = item["00080100"]["Value"]
             [scheme] = item["00080102"]["Value"]
             [meaning] = item["00080104"]["Value"]
-            texts = (value, scheme, meaning)
-            code = _USUAL_CODES.get(texts)  # TypeError for a list or an object among them
         except (KeyError, TypeError, ValueError):
-            value = scheme = meaning = code = None
-        if code is not None:
-            return code
+            value = scheme = meaning = None
         if type(value) is str and type(scheme) is str and type(meaning) is str:
+            known = _USUAL_CODES.get(value)
+            if known is not None and known[0] == scheme and known[1] == meaning:
+                return known[2]
             code = normalized_code(scheme.strip(), value.strip(), meaning.strip())
             if code.value and code.scheme:  # kept complete only: `known_code` checks nothing
                 if len(_USUAL_CODES) >= _USUAL_CODES_KEPT:
                     _USUAL_CODES.clear()  # a stream of distinct codes must not grow it unbounded
-                _USUAL_CODES[texts] = code
+                _USUAL_CODES[value] = (scheme, meaning, code)
             return code
         # A long or URN code value, no meaning, lower-case keys or a damaged code.
         return _code(self.read(item, _CODE, problems))
@@ -189,9 +188,10 @@ def _code(values: dict[int, Any]) -> Code:
     )
 
 
-# Complete codes of the usual DICOM JSON shape by their three texts as sent, stripped or not:
-# looked up before anything else is checked, as most codes of a report are repeats.
-_USUAL_CODES: dict[tuple[str, str, str], Code] = {}
+# Complete codes of the usual DICOM JSON shape by their code value as sent, with the scheme and
+# meaning they were sent with (stripped or not): most codes of a report are repeats, and a
+# lookup by one string is cheaper than by the three.
+_USUAL_CODES: dict[str, tuple[str, str, Code]] = {}
 _USUAL_CODES_KEPT = 4096
 
 
@@ -202,7 +202,10 @@ def known_code(item: Mapping[str, Any]) -> Code:
     [value] = item["00080100"]["Value"]
     [scheme] = item["00080102"]["Value"]
     [meaning] = item["00080104"]["Value"]
-    return _USUAL_CODES[value, scheme, meaning]
+    known_scheme, known_meaning, code = _USUAL_CODES[value]  # TypeError for a list or object
+    if known_scheme != scheme or known_meaning != meaning:  # "mm" of another scheme, say
+        raise KeyError(value)
+    return code
 
 
 DATASET_ACCESS = DatasetAccess()

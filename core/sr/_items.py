@@ -38,17 +38,25 @@ class ParseWarning:
         return f"{self.position}: {self.message}"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class NumericValue:
     """The value of a NUM item: a number with its unit, or a qualifier saying why there is none.
 
     Not frozen, unlike the other values: one is made for every NUM, and a frozen dataclass sets
-    each field through `object.__setattr__`.
+    each field through `object.__setattr__`. Its `__init__` is written out for the same reason as
+    `ContentItem`'s.
     """
 
     value: float | None
     unit: Code | None
-    qualifier: Code | None = None
+    qualifier: Code | None
+
+    def __init__(
+        self, value: float | None, unit: Code | None, qualifier: Code | None = None
+    ) -> None:
+        self.value = value
+        self.unit = unit
+        self.qualifier = qualifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +79,7 @@ class Coordinates:
 ContentValue = str | Code | NumericValue | CompositeReference | Coordinates | None
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)
 class ContentItem:
     """One node of the content tree.
 
@@ -84,9 +92,30 @@ class ContentItem:
     relationship: str
     value_type: str
     concept: Code | None
-    value: ContentValue = None
-    children: list[ContentItem] = field(default_factory=list)
-    reference: tuple[int, ...] | None = None
+    value: ContentValue
+    children: list[ContentItem]
+    reference: tuple[int, ...] | None
+
+    # Written out rather than generated: when core/sr is compiled (core/compiled.py), a
+    # dataclass's generated __init__ is still interpreted, and one item of a report is made per
+    # content item.
+    def __init__(
+        self,
+        position: tuple[int, ...],
+        relationship: str,
+        value_type: str,
+        concept: Code | None,
+        value: ContentValue = None,
+        children: list[ContentItem] | None = None,
+        reference: tuple[int, ...] | None = None,
+    ) -> None:
+        self.position = position
+        self.relationship = relationship
+        self.value_type = value_type
+        self.concept = concept
+        self.value = value
+        self.children = [] if children is None else children
+        self.reference = reference
 
     @property
     def label(self) -> str:
