@@ -195,13 +195,18 @@ _USUAL_CODES: dict[str, tuple[str, str, Code]] = {}
 _USUAL_CODES_KEPT = 4096
 
 
-def known_code(item: Mapping[str, Any]) -> Code:
+def known_code(item: dict[str, Any]) -> Code:
     """The code in a code item of the usual shape that `JsonAccess.code` has read before (so
     it has a code value and a coding scheme); KeyError when there is none, TypeError or
     ValueError when the item has another shape."""
-    [value] = item["00080100"]["Value"]
-    [scheme] = item["00080102"]["Value"]
-    [meaning] = item["00080104"]["Value"]
+    # Declared lists: compiled (core/compiled.py), the one value of each is then taken
+    # directly, not through Python's iteration protocol.
+    values: list[Any] = item["00080100"]["Value"]
+    schemes: list[Any] = item["00080102"]["Value"]
+    meanings: list[Any] = item["00080104"]["Value"]
+    [value] = values
+    [scheme] = schemes
+    [meaning] = meanings
     known_scheme, known_meaning, code = _USUAL_CODES[value]  # TypeError for a list or object
     if known_scheme != scheme or known_meaning != meaning:  # "mm" of another scheme, say
         raise KeyError(value)

@@ -8,7 +8,7 @@ without pulling the study again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydicom.dataset import Dataset
 
@@ -65,13 +65,22 @@ def extract_study_measurements(
     return results
 
 
-class _Modifiers(NamedTuple):
+class _Modifiers:
     """What the children of a NUM say about it (TID 300 rows 3-9, TID 310)."""
 
-    laterality: str | None = None
-    finding_site: c.Code | None = None
-    derivation: str | None = None
-    selection: str | None = None
+    __slots__ = ("derivation", "finding_site", "laterality", "selection")
+
+    def __init__(
+        self,
+        laterality: str | None = None,
+        finding_site: c.Code | None = None,
+        derivation: str | None = None,
+        selection: str | None = None,
+    ) -> None:
+        self.laterality = laterality
+        self.finding_site = finding_site
+        self.derivation = derivation
+        self.selection = selection
 
     @classmethod
     def of(cls, item: ContentItem) -> _Modifiers:

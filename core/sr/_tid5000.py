@@ -10,8 +10,8 @@ https://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_TID_5000.h
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
 
 from . import _codes as c
 from ._items import ContentItem, ContentValue, concept_key
@@ -75,25 +75,45 @@ _GROUP_IDENTIFIERS = tuple(
 _FETUS_IDENTIFIERS = tuple(map(concept_key, (c.FETUS_ID, c.SUBJECT_ID)))
 
 
-class Context(NamedTuple):
-    """What the containers above a content item say about it.
+@dataclass(slots=True, init=False)
+class Context:
+    """What the containers above a content item say about it; never changed once made.
 
-    A named tuple rather than a frozen dataclass: one is made per container of every report,
-    and a frozen dataclass sets each field through `object.__setattr__`.
+    One is made per container of every report: not frozen (a frozen dataclass sets each field
+    through `object.__setattr__`), and its `__init__` is written out (compiled, a generated one
+    stays interpreted: core/compiled.py).
     """
 
     path: str
-    section: Section | None = None
-    finding_site: c.Code | None = None
-    laterality: str | None = None
-    laterality_source: str | None = None
-    group: str | None = None
-    fetus_id: str | None = None
+    section: Section | None
+    finding_site: c.Code | None
+    laterality: str | None
+    laterality_source: str | None
+    group: str | None
+    fetus_id: str | None
+
+    def __init__(
+        self,
+        path: str,
+        section: Section | None = None,
+        finding_site: c.Code | None = None,
+        laterality: str | None = None,
+        laterality_source: str | None = None,
+        group: str | None = None,
+        fetus_id: str | None = None,
+    ) -> None:
+        self.path = path
+        self.section = section
+        self.finding_site = finding_site
+        self.laterality = laterality
+        self.laterality_source = laterality_source
+        self.group = group
+        self.fetus_id = fetus_id
 
     @classmethod
     def of_document(cls, root: ContentItem) -> Context:
         """The context at the root: the report title, nothing else yet."""
-        return cls(path=root.concept.value if root.concept else root.value_type)
+        return cls(root.concept.value if root.concept else root.value_type)
 
     def enter(self, container: ContentItem, ordinal: int) -> Context:
         """The context inside `container`, the `ordinal`-th sibling with its concept name."""

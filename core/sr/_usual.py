@@ -62,8 +62,11 @@ def usual_item(node: dict[str, Any]) -> UsualItem | None:
     """The relationship type, value type, concept name, value and Content Sequence items of a
     content item of the usual shape, or None to leave it to the tolerant reader."""
     try:
-        [relationship] = node["0040A010"]["Value"]
-        [value_type] = node["0040A040"]["Value"]
+        # Declared lists, as in `known_code`: compiled, taken apart directly.
+        relationships: list[Any] = node["0040A010"]["Value"]
+        value_types: list[Any] = node["0040A040"]["Value"]
+        [relationship] = relationships
+        [value_type] = value_types
         if relationship not in _RELATIONSHIP_TYPES:
             raise _NotUsual
         value_element = node[_VALUE_KEYS[value_type]]
