@@ -15,6 +15,10 @@ items, 35 rows. Each case reads it from a different starting point and extracts 
 and the parsing alone, as `parse_text` does it and with `json.loads`, to show how much of
 (b) it takes. The targets are 4,000/s for (a) and 2,000/s for (b).
 
+core/sr runs as the environment has it: compiled with mypyc where scripts/setup-venv built it
+(core/compiled.py), interpreted otherwise; the output says which. PACSBRIDGE_INTERPRETED=1
+measures the interpreted modules.
+
 Each case runs RUNS times over N documents, in this process pinned to one CPU, timed in CPU
 time of this process (so other load on a shared machine counts only as far as it slows the
 core down); the table shows the median run. The load average is printed with it.
@@ -44,6 +48,7 @@ from collections.abc import Callable
 
 from pydicom import dcmread
 
+from core.compiled import why_interpreted
 from core.dicomweb.dicom_json import CollectorPause, parse_text
 from core.sr import ExtractionResult, extract_measurements, walk
 from pacsbridge.demo.obgyn import Variant, fertility_sr
@@ -99,7 +104,8 @@ def instructions_per_document(path: str) -> int:
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
+            # One BLAS thread: numpy's idle threads would add instructions that vary by run.
+            env={**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"},
         )
         return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
 
@@ -110,11 +116,17 @@ def print_instructions() -> None:
     if shutil.which("valgrind") is None or shutil.which("setarch") is None:
         raise SystemExit("--instructions needs valgrind and setarch: apt-get install valgrind")
     print(f"instructions per document (callgrind, {INSTRUCTION_DOCUMENTS} documents)")
+    print(f"core/sr {sr_form()}")
     print()
     print("| read from | instructions |")
     print("|---|---:|")
     for path, name in (("a", "(a) DICOM JSON, parsed"), ("b", "(b) DICOM JSON text")):
         print(f"| {name} | {instructions_per_document(path) / 1e6:.2f} M |")
+
+
+def sr_form() -> str:
+    reason = why_interpreted()
+    return "compiled with mypyc" if reason is None else f"interpreted: {reason}"
 
 
 def main() -> None:
@@ -155,6 +167,7 @@ def main() -> None:
         f"typical fertility SR: {items} content items, {len(rows)} rows; "
         f"DICOM JSON {len(text):,} bytes, Part-10 {len(part10):,} bytes"
     )
+    print(f"core/sr {sr_form()}")
     print(f"median of {RUNS} runs of {documents} documents, one CPU, CPU time of this process")
     print()
     print("| read from | SR/s (median) | runs |")

@@ -2,7 +2,7 @@
 
 The SR extractor reads every report the worker pulls or re-extracts, and in CPython its time goes
 to the interpreter itself, spread over every content item (bench/README.md). mypyc compiles the
-same typed source to a C extension, about 1.7 times as fast. `scripts/setup-venv` builds it into
+same typed source to a C extension, about twice as fast. `scripts/setup-venv` builds it into
 the virtualenv (`python -m core.compiled build`), beside the interpreter it was built for, with a
 manifest of the sources it was built from.
 
@@ -92,7 +92,7 @@ def search_path(package_path: list[str]) -> list[str]:
         return [str(build_directory().joinpath(*PACKAGE.split("."))), *package_path]
     if reason not in (ASKED, NOT_COMPILED):
         warnings.warn(
-            f"{PACKAGE} runs interpreted, about 1.7 times slower at reading SR reports: {reason}."
+            f"{PACKAGE} runs interpreted, at about half the speed at reading SR reports: {reason}."
             " Compile it again with scripts/setup-venv (or python -m core.compiled build).",
             RuntimeWarning,
             stacklevel=2,
