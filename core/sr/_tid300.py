@@ -127,7 +127,7 @@ def _report(row: MeasurementRow, reason: str) -> None:
 
 def _mean_row(members: list[MeasurementRow]) -> MeasurementRow:
     first = members[0]
-    mean = fmean(row.value for row in members if row.value is not None)
+    mean = fmean([row.value for row in members if row.value is not None])
     return replace(
         first,
         value=round(mean, 3),
