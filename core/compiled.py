@@ -40,15 +40,15 @@ _MANIFEST = "sources.json"
 INTERPRETED_VARIABLE = "PACSBRIDGE_INTERPRETED"
 
 
-def build_directory(prefix: str | None = None) -> Path:
+def build_directory() -> Path:
     """Where this interpreter's compiled modules are: inside its environment (the virtualenv),
     as they fit that interpreter only."""
-    return Path(prefix or sys.prefix, "pacsbridge-compiled")
+    return Path(sys.prefix, "pacsbridge-compiled")
 
 
-def compiled_sources(source_directory: Path = SOURCE_DIRECTORY) -> list[Path]:
+def compiled_sources() -> list[Path]:
     """The modules that are compiled: all but `__init__`, which chooses between the two forms."""
-    return sorted(p for p in source_directory.glob("*.py") if p.name != "__init__.py")
+    return sorted(p for p in SOURCE_DIRECTORY.glob("*.py") if p.name != "__init__.py")
 
 
 def _fingerprint(sources: list[Path]) -> dict[str, str]:
@@ -63,11 +63,11 @@ ASKED = f"{INTERPRETED_VARIABLE} is set"
 NOT_COMPILED = "it was not compiled for this environment"
 
 
-def why_interpreted(directory: Path | None = None) -> str | None:
+def why_interpreted() -> str | None:
     """Why `core.sr` runs interpreted, or None when it runs compiled."""
     if os.environ.get(INTERPRETED_VARIABLE):
         return ASKED
-    return _why_not_current(directory or build_directory())
+    return _why_not_current(build_directory())
 
 
 def _why_not_current(directory: Path) -> str | None:
@@ -100,13 +100,13 @@ def search_path(package_path: list[str]) -> list[str]:
     return package_path
 
 
-def build(directory: Path | None = None) -> bool:
-    """Compile `core.sr` into `directory` unless it is current there; True when it compiled.
+def build() -> bool:
+    """Compile `core.sr` into `build_directory()` unless it is current; True when it compiled.
 
     Built beside the old build and swapped in when complete, so a process starting meanwhile
     finds the old build or the new one, never half of one.
     """
-    directory = directory or build_directory()
+    directory = build_directory()
     if _why_not_current(directory) is None:
         return False
     # Imported here: only a build needs them (mypy is not imported at run time).
@@ -160,15 +160,16 @@ def main(argv: list[str] | None = None) -> int:
             compiled = build()
         except ImportError as exc:
             print(
-                f"{PACKAGE} not compiled: {exc.name or exc} is missing (install the"
-                " requirements/compile.txt lock); it runs interpreted.",
+                f"{PACKAGE} not compiled: {exc.name or exc} is missing (scripts/setup-venv"
+                " installs mypy from the lock); it runs interpreted.",
                 file=sys.stderr,
             )
             return 1
-        except SystemExit as exc:  # setuptools ends a failed compiler run this way
+        except SystemExit as exc:  # mypyc and setuptools end a failed build this way
             print(
-                f"{PACKAGE} not compiled: the C compiler failed ({exc}); it runs interpreted."
-                " scripts/install-system-packages installs gcc and the Python headers.",
+                f"{PACKAGE} not compiled: the build failed ({exc}, see above); it runs"
+                " interpreted. scripts/install-system-packages installs gcc and the Python"
+                " headers.",
                 file=sys.stderr,
             )
             return 1
