@@ -413,12 +413,13 @@ def test_a_worker_takes_no_more_syncs_than_it_has_free_slots(monkeypatch):
     clinics = [offline_integration(f"clinic-{n}") for n in range(5)]
     plan_timetable()
     due_now(*clinics)
-    release = threading.Event()
+    # Each run holds until its own gate opens, so the test frees exactly the slots it means to.
+    gates = {integration_id: threading.Event() for integration_id in clinics}
     started: list[int] = []
 
     def held_run(self, claim):
         started.append(claim.integration_id)
-        release.wait(DEADLINE_S)
+        gates[claim.integration_id].wait(DEADLINE_S)
 
     monkeypatch.setattr(Worker, "run_scheduled_sync", held_run)
     monkeypatch.setattr(Worker, "run_health_check", lambda self, integration_id: None)
@@ -427,17 +428,21 @@ def test_a_worker_takes_no_more_syncs_than_it_has_free_slots(monkeypatch):
         assert worker.claim_work() == 2
         wait_for(lambda: len(started) == 2, "two runs to start")
         assert worker.claim_work() == 0  # both slots busy
-        release.set()
-        # The two runs end one after the other: count what each look at the store claims.
+        gates[started[0]].set()
+        # The slot is free once the run's future is done: look until a claim takes it.
         claimed: list[int] = []
         wait_for(
-            lambda: claimed.append(worker.claim_work()) or sum(claimed) == 2,
-            "the freed slots to take the next runs",
+            lambda: claimed.append(worker.claim_work()) or sum(claimed) > 0,
+            "the freed slot to take the next run",
         )
+        assert sum(claimed) == 1  # one slot freed, one run taken
+        wait_for(lambda: len(started) == 3, "the third run to start")
+        assert worker.claim_work() == 0  # both slots busy again
     finally:
-        release.set()
+        for gate in gates.values():
+            gate.set()
         worker.stop()
-    assert len(set(started)) == 4
+    assert len(set(started)) == 3
 
 
 def test_a_scheduled_sync_of_a_busy_integration_is_skipped_quietly(caplog):
