@@ -12,6 +12,7 @@ import io
 import json
 import re
 import threading
+import time
 import tracemalloc
 from collections.abc import Iterator
 from datetime import date
@@ -54,6 +55,7 @@ MULTIPART = f'multipart/related; type="application/octet-stream"; boundary={BOUN
 DICOM_JSON = {"Content-Type": "application/dicom+json"}
 PIXEL_DATA = "7FE00010"
 RETRY = RetryPolicy(attempts=2, backoff_s=0.001)
+REFUSAL_DELAY_S = 0.5
 
 
 # --- the fake PACS --------------------------------------------------------------------------
@@ -152,6 +154,9 @@ class FakePacs:
         # Likewise the study's metadata in one answer (`studies/{study}/metadata`).
         self.study_metadata_status = 404
         self.study_metadata_cap: int | None = None
+        # Seconds before a study-level refusal is sent: long enough that walks side by side
+        # would each ask before the first refusal arrives, were they not kept apart.
+        self.refusal_delay_s = 0.0
         mock.add_callback(responses.GET, re.compile(re.escape(BASE) + ".*"), callback=self.answer)
 
     def urls(self) -> list[str]:
@@ -175,6 +180,7 @@ class FakePacs:
                 found = [{**self.series_json(ds), **self.instance_json(ds)} for ds in members]
                 return self.page(found, query)
             case ["studies", _, "instances"]:
+                time.sleep(self.refusal_delay_s)
                 return self.study_level_status, {}, ""
             case ["studies", study, "metadata"] if self.study_metadata_status == 200:
                 members = self.members(study)[: self.study_metadata_cap]
@@ -184,6 +190,7 @@ class FakePacs:
                 ]
                 return 200, DICOM_JSON, json.dumps(found)
             case ["studies", _, "metadata"]:
+                time.sleep(self.refusal_delay_s)
                 return self.study_metadata_status, {}, ""
             case ["studies", _, "series", series, "instances"]:
                 members = [ds for ds in self.datasets.values() if ds.SeriesInstanceUID == series]
@@ -422,6 +429,7 @@ def test_a_pacs_refusing_study_metadata_is_asked_instance_by_instance(mock, stat
     pacs = FakePacs(mock, first + second)
     pacs.study_metadata_status = status
     pacs.study_level_status = 200
+    pacs.refusal_delay_s = REFUSAL_DELAY_S
     register()
 
     outcome = sync()
@@ -497,6 +505,7 @@ def test_a_pacs_refusing_the_study_level_search_is_walked_series_by_series(mock,
     first, second = exam(n_series=2), exam(n_series=1)
     pacs = FakePacs(mock, first + second)
     pacs.study_level_status = status
+    pacs.refusal_delay_s = REFUSAL_DELAY_S
     register()
 
     outcome = sync()

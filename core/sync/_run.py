@@ -68,6 +68,10 @@ PROGRESS_INTERVAL_S = 0.5
 # the PACS answers the first walk at once instead of a pool's worth of searches together
 # (pulling waited for that at the start of every run).
 WALKS_AHEAD = 2
+# The two ways a study is walked in one answer, before its series one by one (see _walk).
+STUDY_METADATA = "study metadata"
+STUDY_INSTANCE_SEARCH = "study-level instance search"
+STUDY_LEVELS = (STUDY_METADATA, STUDY_INSTANCE_SEARCH)
 # Instances stored per transaction at most; a crash loses at most these rows, whose files
 # are complete on disk and are not fetched again.
 STORE_BATCH = 50
@@ -217,9 +221,13 @@ class _Run:
         self.errors: list[dict[str, Any]] = []
         self.failing: dict[str, DeadLetter] = {}
         self.study_dates: dict[str, str | None] = {}
-        # The study-level requests (see _walk) the server refused in this run; pool threads
-        # only add to it.
+        # The study-level requests (see _walk) the server refused, and those it answered, in
+        # this run; pool threads only add to them. Until a level has answered, one walk at a
+        # time asks it, under that level's lock: a server without it refuses once a run, not
+        # once for every walk in flight.
         self.refused_levels: set[str] = set()
+        self.answered_levels: set[str] = set()
+        self._untried_level_locks = {level: threading.Lock() for level in STUDY_LEVELS}
         # Metadata that came with a study's walk, by SOP Instance UID, until its pull starts:
         # that pull then asks only for the frames.
         self.prefetched: dict[str, dict[str, Any]] = {}
@@ -330,13 +338,13 @@ class _Run:
         """
         client = puller.client()
         uid = study.study_uid
-        objects = self._study_level("study metadata", lambda: client.study_metadata_json(uid))
+        objects = self._study_level(STUDY_METADATA, lambda: client.study_metadata_json(uid))
         if objects and not _short_of(study, len(objects)):
             walked = _grouped_by_series(objects)
             if walked is not None:
                 return _Walked(walked, with_metadata=True)
         result = self._study_level(
-            "study-level instance search",
+            STUDY_INSTANCE_SEARCH,
             lambda: client.search_study_instances(uid, includefields=STUDY_INSTANCE_FIELDS),
         )
         if result and not result.truncated and not _short_of(study, len(result.matches)):
@@ -353,6 +361,12 @@ class _Run:
         be derived from, mean that level is not asked again in this run. An answer over the
         size cap or damaged costs only this study: the answers a level lower are smaller.
         """
+        if level in self.answered_levels:
+            return self._ask_level(level, ask)
+        with self._untried_level_locks[level]:
+            return self._ask_level(level, ask)
+
+    def _ask_level(self, level: str, ask: Callable[[], _Answer | None]) -> _Answer | None:
         if level in self.refused_levels:
             return None
         try:
@@ -370,6 +384,8 @@ class _Run:
             return None
         if answer is None:
             self.refused_levels.add(level)
+        else:
+            self.answered_levels.add(level)
         return answer
 
     def _walk_series_by_series(
