@@ -11,9 +11,9 @@ import base64
 import io
 import json
 import socket
-import time
 from collections.abc import Callable, Iterator
-from email.utils import formatdate
+from datetime import UTC, datetime, timedelta, tzinfo
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -44,6 +44,7 @@ from core.dicomweb import (
     ServerError,
     TlsProtocolMismatch,
 )
+from core.dicomweb import _transport as transport
 from core.dicomweb._transport import CHUNK_SIZE
 from core.errors import InvalidInput
 from core.settings.model import IntegrationSettings
@@ -166,17 +167,25 @@ def test_503_with_retry_after_waits_that_long_then_succeeds(pacs, client, sleeps
     assert sleeps == [2.0]
 
 
-def test_retry_after_as_http_date_waits_until_then(pacs, client, sleeps):
-    pacs.get(
-        STUDIES, status=503, headers={"Retry-After": formatdate(time.time() + 10, usegmt=True)}
-    )
+def test_retry_after_as_http_date_waits_until_then(pacs, client, sleeps, monkeypatch):
+    answered_at = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
+
+    class Stopped(datetime):
+        """The clock stopped when the PACS answered: the wait is then exact."""
+
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Stopped:
+            return cls.fromtimestamp(answered_at.timestamp(), tz)
+
+    monkeypatch.setattr(transport, "datetime", Stopped)
+    retry_at = format_datetime(answered_at + timedelta(seconds=10), usegmt=True)
+    pacs.get(STUDIES, status=503, headers={"Retry-After": retry_at})
     pacs.get(STUDIES, json=[])
 
     client.search_studies(patient_id="X0001")
 
     assert len(pacs.calls) == 2
-    assert len(sleeps) == 1
-    assert 8.0 < sleeps[0] <= 10.0
+    assert sleeps == [10.0]
 
 
 def test_retry_after_as_asctime_date_is_not_a_crash(pacs, client, sleeps):

@@ -11,6 +11,7 @@ from core.dicomweb import DicomwebClient, NotDicomweb, NotFound, RequestRejected
 from core.settings.model import IntegrationSettings
 from pacsbridge.demo import synthetic as factory
 from pacsbridge.demo.orthanc import OrthancServer
+from tests.support.tls_server import closed_port
 
 pytestmark = pytest.mark.store_free
 
@@ -90,14 +91,9 @@ def test_wrong_path_under_the_server_is_not_found_with_a_hint(orthanc, clinic, p
 
 
 def test_closed_port_is_unreachable(orthanc, clinic, patient_id):
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    closed = clinic.model_copy(update={"base_uri": f"http://127.0.0.1:{closed_port}/dicom-web/"})
-
-    result = run_connection_test(closed, orthanc.password, patient_id)
+    with closed_port() as port:
+        closed = clinic.model_copy(update={"base_uri": f"http://127.0.0.1:{port}/dicom-web/"})
+        result = run_connection_test(closed, orthanc.password, patient_id)
 
     assert not result.ok
     assert "refused" in result.error

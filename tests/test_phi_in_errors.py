@@ -95,7 +95,8 @@ def quoting(status: int, content_type: str) -> Iterator[str]:
 
 @contextmanager
 def refused() -> Iterator[str]:
-    yield f"http://127.0.0.1:{closed_port()}/dicom-web/"
+    with closed_port() as port:
+        yield f"http://127.0.0.1:{port}/dicom-web/"
 
 
 PATHS = {

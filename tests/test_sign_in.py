@@ -146,33 +146,51 @@ def test_each_failure_is_logged_and_audited_without_the_password(clock, ada, cap
 
 def test_password_hashing_runs_a_few_at_a_time(monkeypatch, ada):
     """Many sign-ins at once: never more than MAX_CONCURRENT_HASHES scrypt runs together."""
-    inside, most, lock, release = [0], [0], threading.Lock(), threading.Event()
+    gate, changed, release = users._hashing, threading.Condition(), threading.Event()
+    arrived, inside, most = [0], [0], [0]
     real = users.hashlib.scrypt
 
+    class CountedGate:
+        """The real gate, counting who has come to it."""
+
+        def acquire(self, timeout: float) -> bool:
+            with changed:
+                arrived[0] += 1
+                changed.notify_all()
+            return gate.acquire(timeout=timeout)
+
+        def release(self) -> None:
+            gate.release()
+
     def held(*args: object, **kwargs: object) -> bytes:
-        with lock:
+        with changed:
             inside[0] += 1
             most[0] = max(most[0], inside[0])
+            changed.notify_all()
         release.wait(timeout=30)
-        with lock:
+        with changed:
             inside[0] -= 1
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
+    monkeypatch.setattr(users, "_hashing", CountedGate())
     monkeypatch.setattr(users.hashlib, "scrypt", held)
     threads = [
         threading.Thread(target=users.verify_login, args=("ada", PASSWORD)) for _ in range(6)
     ]
     for thread in threads:
         thread.start()
-    deadline = threading.Event()
-    for _ in range(300):  # poll until the first runs hold the slots
-        with lock:
-            if inside[0] == MAX_CONCURRENT_HASHES:
-                break
-        deadline.wait(0.01)
-    release.set()
-    for thread in threads:
-        thread.join(timeout=30)
+    try:
+        with changed:
+            everyone_waits = changed.wait_for(
+                lambda: arrived[0] == len(threads) and inside[0] >= MAX_CONCURRENT_HASHES,
+                timeout=30,
+            )
+        assert everyone_waits, f"{arrived[0]} of 6 sign-ins came to the gate, {inside[0]} in"
+        assert not gate.acquire(blocking=False)  # full: the other four wait for a slot
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(timeout=30)
 
     assert most[0] == MAX_CONCURRENT_HASHES
 

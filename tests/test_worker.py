@@ -43,6 +43,7 @@ from core.store import (
     SyncSchedule,
     SyncScope,
     WorkerRecord,
+    utcnow,
 )
 from core.sync import (
     ScheduledRun,
@@ -589,13 +590,22 @@ def test_the_integration_lock_stays_held_through_a_long_search(monkeypatch):
     # The lease shortened from minutes to a second, and one search that outlasts it: a first
     # pull of a large PACS pages through its studies for longer than the real lease.
     monkeypatch.setattr(sync_owners, "LEASE", timedelta(seconds=1))
+    # The clock another process reads, stopped where the test sets it: whether the lease has
+    # lapsed then depends on the renewals stored, not on how promptly this machine ran them.
+    stopped_at: list[datetime] = []
+    monkeypatch.setattr(sync_owners, "utcnow", lambda: stopped_at[0] if stopped_at else utcnow())
     taken_over: list[bool] = []
 
-    def slow_search(_client, **_filters):
+    def lease_ends() -> datetime:
         with store.session() as db:
-            first_lease_ends = db.get(SyncLock, integration_id).expires_at
-        # Searching until the lease the run started with is over, however long that takes.
-        wait_for(lambda: sync_owners.is_expired(first_lease_ends), "the first lease to end")
+            expires_at = db.get(SyncLock, integration_id).expires_at
+        return expires_at.replace(tzinfo=UTC) if expires_at.tzinfo is None else expires_at
+
+    def slow_search(_client, **_filters):
+        first_lease_ends = lease_ends()
+        wait_for(lambda: lease_ends() > first_lease_ends, "the run to renew its lease")
+        # Searching on past the lease the run started with.
+        stopped_at.append(first_lease_ends + timedelta(milliseconds=1))
         taken_over.append(sync_lock.acquire_lock(integration_id, ELSEWHERE))
         return QidoResult(matches=[])
 

@@ -419,11 +419,13 @@ def silent_port() -> Iterator[int]:
         yield int(listener.getsockname()[1])
 
 
-def closed_port() -> int:
-    """A loopback port that was free a moment ago and has no listener now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
+@contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound while in use, so nothing else can
+    start listening on it, and never listening (Linux refuses a connection to it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind((LOOPBACK, 0))
+        yield int(holder.getsockname()[1])
 
 
 def not_after(certificate: Path) -> datetime:
