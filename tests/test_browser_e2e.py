@@ -244,11 +244,17 @@ class Dashboard:
 
     def sign_in(self, url: str, password: str) -> None:
         self.driver.get(url)
-        user = poll("the sign-in form", lambda: self.find('input[aria-label="User name"]'))[0]
+        # The form's fields may come in messages of their own: wait for both.
+        user, secret = poll("the sign-in form", self.sign_in_fields)
         user.send_keys("admin")
-        self.find('input[aria-label="Password"]')[0].send_keys(password)
+        secret.send_keys(password)
         self.button("Sign in").click()
         self.settled("the first page after signing in", "Signed in as admin")
+
+    def sign_in_fields(self) -> tuple[WebElement, WebElement] | None:
+        user = self.find('input[aria-label="User name"]')
+        secret = self.find('input[aria-label="Password"]')
+        return (user[0], secret[0]) if user and secret else None
 
     def button(self, label: str) -> WebElement:
         return poll(
@@ -273,7 +279,13 @@ class Dashboard:
             ),
         )
         link.click()
+        # Until the server starts the new page's run, the old page stays on screen, quiet, and
+        # may hold `expected` too: the new page is known by its title (each view's st.title).
+        poll(f"the page {title!r} to open", lambda: title in self.titles())
         self.settled(title, expected)
+
+    def titles(self) -> list[str]:
+        return [h.text.strip() for h in self.find('[data-testid="stMain"] h1')]
 
     def type_into(self, label: str, text: str) -> None:
         """Type into a text input and press Enter, which is when Streamlit takes the value."""

@@ -121,6 +121,7 @@ def dashboard_over_tls(pki, free_port, pacsbridge_home) -> Iterator[str]:
 
 def test_the_certificate_reaches_streamlit(dashboard_over_tls, pki):
     deadline = time.monotonic() + READY_DEADLINE_S
+    last = "no answer"
     while True:
         try:
             health = requests.get(
@@ -130,10 +131,10 @@ def test_the_certificate_reaches_streamlit(dashboard_over_tls, pki):
                 # An idle kept-alive TLS connection holds up Streamlit's shutdown.
                 headers={"Connection": "close"},
             )
-            break
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-    assert health.ok
+            if health.ok:
+                break
+            last = f"HTTP {health.status_code}"
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            last = repr(exc)  # not listening yet, or listening before it serves
+        assert time.monotonic() < deadline, f"no healthy answer from the dashboard: {last}"
+        time.sleep(0.2)

@@ -184,8 +184,8 @@ def _answers(url: str, server: subprocess.Popen[bytes]) -> bool:
         try:
             if requests.get(url, timeout=2).ok:
                 return True
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or listening before it serves
         time.sleep(0.2)
     return False
 

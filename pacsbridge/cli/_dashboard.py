@@ -264,6 +264,9 @@ def wait_until_ready(
                 )
         except requests.ConnectionError as exc:
             last = f"connection failed: {exc}"
+        except requests.Timeout:
+            # Listening before it serves: the kernel accepted, nobody answered yet.
+            last = "no answer within 2 s"
         else:
             if response.ok:
                 return True

@@ -172,6 +172,8 @@ class OrthancServer:
                 response = requests.get(f"{self.url}/system", auth=self.session.auth, timeout=2)
             except requests.ConnectionError as exc:
                 last = f"connection failed: {exc}"
+            except requests.Timeout:
+                last = "no answer within 2 s"  # a loaded machine: ask again
             else:
                 if response.status_code == 200:
                     return

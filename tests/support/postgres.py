@@ -30,6 +30,10 @@ SETTINGS = {
 }
 
 
+PORT_ATTEMPTS = 5
+PORT_IN_USE_LOG = "Address already in use"
+
+
 class PostgresUnavailable(RuntimeError):
     """The PostgreSQL server programs are missing or the server did not start."""
 
@@ -80,16 +84,22 @@ class PostgresServer:
         _run(run_as, binaries / "initdb", "-D", data, "-U", USER, "--auth=scram-sha-256",
              f"--pwfile={password_file}", "-E", "UTF8", "--locale=C.UTF-8")  # fmt: skip
         password_file.unlink()
-        port = _free_port()
-        options = " ".join(
-            [f"-c listen_addresses=127.0.0.1 -p {port} -k {folder}"]
-            + [f"-c {name}={value}" for name, value in SETTINGS.items()]
-        )
-        _run(run_as, binaries / "pg_ctl", "-D", data, "-o", options, "-l", folder / "server.log",
-             "-w", "-t", "60", "start")  # fmt: skip
-        server = cls(folder, port, password, binaries, run_as)
+        server = cls(folder, 0, password, binaries, run_as)
+        # A port found free may be taken by another program before the server binds it: then
+        # the server stops at once, saying so in its log, and another port is tried.
+        for _ in range(PORT_ATTEMPTS):
+            server.port = _free_port()
+            log_before = server.log_size()
+            try:
+                server.resume()
+                break
+            except PostgresUnavailable:
+                if PORT_IN_USE_LOG not in server.log(since=log_before):
+                    raise
+        else:
+            raise PostgresUnavailable(f"every port tried was taken:\n{server.log()}")
         with psycopg.connect(
-            host="127.0.0.1", port=port, user=USER, password=password, dbname="postgres",
+            host="127.0.0.1", port=server.port, user=USER, password=password, dbname="postgres",
             autocommit=True,
         ) as admin:  # fmt: skip
             admin.execute(f"CREATE DATABASE {DATABASE}")
@@ -103,7 +113,7 @@ class PostgresServer:
         )  # fmt: skip
 
     def resume(self) -> None:
-        """Start the stopped server again, on the same port with the same data."""
+        """Start the server on its port; after `stop`, again with the same data."""
         options = " ".join(
             [f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder}"]
             + [f"-c {name}={value}" for name, value in SETTINGS.items()]
@@ -111,9 +121,14 @@ class PostgresServer:
         _run(self.run_as, self.bin / "pg_ctl", "-D", self.folder / "data", "-o", options,
              "-l", self.folder / "server.log", "-w", "-t", "60", "start")  # fmt: skip
 
-    def log(self) -> str:
+    def log(self, since: int = 0) -> str:
+        """The server log's last 4,000 characters, of what was written after `since`."""
         path = self.folder / "server.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return path.read_text(errors="replace")[since:][-4000:] if path.exists() else ""
+
+    def log_size(self) -> int:
+        path = self.folder / "server.log"
+        return len(path.read_text(errors="replace")) if path.exists() else 0
 
 
 def _unprivileged(folder: Path) -> list[str]:
