@@ -8,4 +8,4 @@ SQLITE_FILE = "pacsbridge.db"
 
 # The newest Alembic revision (core/store/migrations/versions/). A store already at it is
 # opened without importing Alembic; tests/test_store.py keeps the two equal.
-HEAD = "0013"
+HEAD = "0014"

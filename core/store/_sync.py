@@ -138,7 +138,6 @@ class SyncLock(SQLModel, table=True):
 
     integration_id: int = _integration_fk(primary_key=True)
     owner: str
-    run_id: int | None = None
     expires_at: datetime
     # The worker running it (its owner ID); None for a `pacsbridge sync` run by hand.
     worker: str | None = None
