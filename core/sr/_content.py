@@ -159,9 +159,11 @@ class _Reader:
     def item(self, node: Any, position: tuple[int, ...]) -> ContentItem:
         self.items += 1
         if self.usual_shape and type(node) is dict and (usual := usual_item(node)) is not None:
-            relationship, value_type, concept, value, items = usual
+            relationship, value_type, concept, value, items, points_at = usual
             children = self.children(node, items, position) if items else []
-            return ContentItem(position, relationship, value_type, concept, value, children)
+            return ContentItem(
+                position, relationship, value_type, concept, value, children, points_at
+            )
         if not self.is_item(node):
             self.warn(position, f"content item is a {type(node).__name__}, not a dataset")
             return ContentItem(position, "", "", None)
