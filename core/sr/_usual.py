@@ -155,31 +155,31 @@ def _image(reference: dict[str, Any]) -> CompositeReference:
 
 
 def _frame_numbers(element: dict[str, Any]) -> tuple[int, ...]:
-    numbers: list[Any] = element["Value"]
-    if type(numbers) is not list or not numbers:
-        raise _NotUsual
-    for number in numbers:
-        if type(number) is not int:
-            raise _NotUsual  # a number as text, or another value: for the tolerant reader
     # As the tolerant reader does: a negative frame number points at no frame, and is dropped.
-    return tuple(number for number in numbers if number >= 0)
+    return tuple(number for number in _integers(element) if number >= 0)
 
 
 def _position(node: dict[str, Any]) -> tuple[int, ...]:
-    parts: list[Any] = node[_REFERENCED_CONTENT_ITEM_IDENTIFIER]["Value"]
-    if type(parts) is not list or not parts:
-        raise _NotUsual
-    for part in parts:
-        if type(part) is not int:
-            raise _NotUsual
-    return tuple(parts)
+    return tuple(_integers(node[_REFERENCED_CONTENT_ITEM_IDENTIFIER]))
 
 
 def _count(element: dict[str, Any]) -> int:
+    return len(_values(element))
+
+
+def _integers(element: dict[str, Any]) -> list[Any]:
+    numbers = _values(element)
+    for number in numbers:
+        if type(number) is not int:
+            raise _NotUsual  # a number as text, or another value: for the tolerant reader
+    return numbers
+
+
+def _values(element: dict[str, Any]) -> list[Any]:
     values: list[Any] = element["Value"]
     if type(values) is not list or not values:
         raise _NotUsual
-    return len(values)
+    return values
 
 
 def _only_item(element: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 8501
 READY_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.2
+ASK_TIMEOUT_S = 2.0  # one readiness request; the next poll asks again
 STOP_TIMEOUT_S = 10.0
 # How often the foreground loop looks at its children and runs `on_tick`.
 TICK_S = 1.0
@@ -257,7 +258,7 @@ def wait_until_ready(
                 warnings.simplefilter("ignore")
                 response = requests.get(
                     f"{url}/_stcore/health",
-                    timeout=2,
+                    timeout=ASK_TIMEOUT_S,
                     verify=False,  # noqa: S501
                     # A kept-alive idle connection would hold up the dashboard's shutdown.
                     headers={"Connection": "close"},
@@ -266,7 +267,7 @@ def wait_until_ready(
             last = f"connection failed: {exc}"
         except requests.Timeout:
             # Listening before it serves: the kernel accepted, nobody answered yet.
-            last = "no answer within 2 s"
+            last = f"no answer within {ASK_TIMEOUT_S:.0f} s"
         else:
             if response.ok:
                 return True

@@ -37,6 +37,7 @@ INSTALL_HINT = (
 )
 READY_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.05
+ASK_TIMEOUT_S = 2.0  # one readiness request; the next poll asks again
 STOP_TIMEOUT_S = 20.0
 PORT_ATTEMPTS = 5
 PORT_IN_USE_LOG = "already in use"
@@ -169,11 +170,13 @@ class OrthancServer:
                 )
             try:
                 # Not self.session: its retries would slow down each poll.
-                response = requests.get(f"{self.url}/system", auth=self.session.auth, timeout=2)
+                response = requests.get(
+                    f"{self.url}/system", auth=self.session.auth, timeout=ASK_TIMEOUT_S
+                )
             except requests.ConnectionError as exc:
                 last = f"connection failed: {exc}"
             except requests.Timeout:
-                last = "no answer within 2 s"  # a loaded machine: ask again
+                last = f"no answer within {ASK_TIMEOUT_S:.0f} s"  # a loaded machine: ask again
             else:
                 if response.status_code == 200:
                     return
